@@ -1,0 +1,37 @@
+# Two commands do everything: `make run` and `make test`. Each sets up .venv on a
+# fresh machine first (runtime + conversion extra + dev tools), then runs.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: run test setup train-mini bench lint package clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[convert,dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/parasight
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -ra
+	$(BIN)/lint-imports
+
+train-mini: $(STAMP)
+	$(BIN)/python -m training.train_mini
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_pipeline.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check parasight_desktop tests training benchmarks
+	$(BIN)/mypy parasight_desktop/engine parasight_desktop/library
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache

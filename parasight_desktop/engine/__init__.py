@@ -1,0 +1,1 @@
+"""The Qt-free core: tokenizer, schedulers, model store, LiteRT runner, pipeline, converter."""

@@ -1,0 +1,201 @@
+"""A model is a folder: ``manifest.json`` plus ``.tflite`` files. This module reads it.
+
+The manifest names every file with its size and sha256, the image size, the latent
+shape and scaling factor, the text encoder's and UNet parts' tensor names, the
+timestep-embedding convention, the scheduler config, default settings, licence and
+source. A UNet may be several parts run in sequence; each part lists the named
+tensors it reads and the ones it produces, and the runner routes them by name.
+See docs/MODEL_FORMAT.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelError
+from .schedulers import ScheduleConfig
+from .timestep import TimestepEmbedding
+from .types import SAMPLERS
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    name: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    """One UNet part: its file, the named tensors it reads and those it writes."""
+
+    file: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ModelDefaults:
+    steps: int = 20
+    guidance: float = 7.5
+    sampler: str = "dpmpp-2m"
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    folder: Path
+    name: str
+    display_name: str
+    description: str
+    version: str
+    licence_name: str
+    licence_file: str | None
+    source: str
+    width: int
+    height: int
+    latent_shape: tuple[int, int, int]  # (h, w, c), NHWC without the batch
+    scaling_factor: float
+    text_encoder: str  # file name
+    text_dim: int
+    unet_parts: tuple[PartSpec, ...]
+    unet_output: str
+    decoder: str  # file name
+    decoder_input: str
+    decoder_output: str
+    timestep_embedding: TimestepEmbedding
+    scheduler: ScheduleConfig
+    defaults: ModelDefaults
+    files: dict[str, FileEntry]
+    preview_factors: tuple[tuple[float, float, float], ...]  # 4 rows (channels) x RGB
+    preview_bias: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_hash(self) -> str:
+        """sha256 over the files' hashes in a fixed order: one id for the whole model."""
+        h = hashlib.sha256()
+        for name in sorted(self.files):
+            h.update(f"{name}:{self.files[name].sha256}\n".encode())
+        return h.hexdigest()
+
+    def path(self, file: str) -> Path:
+        return self.folder / file
+
+    def licence_text(self) -> str:
+        if self.licence_file and (self.folder / self.licence_file).is_file():
+            return (self.folder / self.licence_file).read_text(encoding="utf-8")
+        return self.licence_name
+
+
+def _need(data: dict[str, Any], key: str, where: str) -> Any:
+    if key not in data:
+        raise ModelError(f"{where} lacks '{key}': the model folder is incomplete; reinstall it.")
+    return data[key]
+
+
+def load_manifest(folder: Path) -> ModelManifest:
+    """Read and check ``folder/manifest.json``; :class:`ModelError` names what is wrong."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(
+            f"No {MANIFEST} in {folder}: this is not a model folder; reinstall the model."
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path} is damaged ({exc}); reinstall the model.") from exc
+    if not isinstance(data, dict):
+        raise ModelError(f"{path} is damaged (not a JSON object); reinstall the model.")
+    where = str(path)
+    try:
+        fmt = int(data.get("format", 0))
+        if fmt != FORMAT_VERSION:
+            raise ModelError(
+                f"{path} is format {fmt}; this version of ParaSight reads format "
+                f"{FORMAT_VERSION}. Update ParaSight or reconvert the model."
+            )
+        files = {
+            str(name): FileEntry(str(name), int(e["size"]), str(e["sha256"]).lower())
+            for name, e in _need(data, "files", where).items()
+        }
+        te = _need(data, "text_encoder", where)
+        unet = _need(data, "unet", where)
+        dec = _need(data, "decoder", where)
+        latent = _need(data, "latent", where)
+        image = _need(data, "image", where)
+        parts = tuple(
+            PartSpec(str(p["file"]), tuple(p["inputs"]), tuple(p["outputs"]))
+            for p in _need(unet, "parts", where + " unet")
+        )
+        d = data.get("defaults", {})
+        defaults = ModelDefaults(
+            steps=int(d.get("steps", 20)),
+            guidance=float(d.get("guidance", 7.5)),
+            sampler=str(d.get("sampler", "dpmpp-2m")),
+        )
+        if defaults.sampler not in SAMPLERS:
+            raise ModelError(f"{path}: unknown default sampler '{defaults.sampler}'.")
+        prev = data.get("preview", {})
+        factors = tuple(tuple(float(v) for v in row) for row in prev.get("rgb_factors", []))
+        shape = tuple(int(v) for v in _need(latent, "shape", where + " latent"))
+        if len(shape) != 3:
+            raise ModelError(f"{path}: latent shape must be (h, w, c), got {shape}.")
+        if not factors:
+            factors = tuple((0.33, 0.33, 0.33) if i == 0 else (0.0, 0.0, 0.0)
+                            for i in range(shape[2]))
+        lic = data.get("licence", {})
+        manifest = ModelManifest(
+            folder=folder,
+            name=str(_need(data, "name", where)),
+            display_name=str(data.get("display_name", data["name"])),
+            description=str(data.get("description", "")),
+            version=str(data.get("version", "")),
+            licence_name=str(lic.get("name", "unknown")),
+            licence_file=lic.get("file"),
+            source=str(data.get("source", "")),
+            width=int(_need(image, "width", where + " image")),
+            height=int(_need(image, "height", where + " image")),
+            latent_shape=(shape[0], shape[1], shape[2]),
+            scaling_factor=float(latent.get("scaling_factor", 1.0)),
+            text_encoder=str(_need(te, "file", where + " text_encoder")),
+            text_dim=int(te.get("context_dim", 0)),
+            unet_parts=parts,
+            unet_output=str(unet.get("output", parts[-1].outputs[0] if parts else "")),
+            decoder=str(_need(dec, "file", where + " decoder")),
+            decoder_input=str(dec.get("input", "latent")),
+            decoder_output=str(dec.get("output", "image")),
+            timestep_embedding=TimestepEmbedding.from_dict(data.get("timestep_embedding", {})),
+            scheduler=ScheduleConfig.from_dict(data.get("scheduler", {})),
+            defaults=defaults,
+            files=files,
+            preview_factors=factors,  # type: ignore[arg-type]
+            preview_bias=tuple(float(v) for v in prev.get("rgb_bias", (0, 0, 0))),  # type: ignore[arg-type]
+            extra=dict(data.get("extra", {})),
+        )
+    except ModelError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise ModelError(f"{path} is malformed ({exc!r}); reinstall the model.") from exc
+    for f in [manifest.text_encoder, manifest.decoder, *(p.file for p in parts)]:
+        if f not in files:
+            raise ModelError(f"{path} uses {f} but does not list its hash; reinstall the model.")
+    return manifest
+
+
+def write_manifest(folder: Path, data: dict[str, Any]) -> Path:
+    """Write ``manifest.json`` atomically (used by the converter and the exporter)."""
+    from .fileio import atomic_write_bytes
+
+    data = {"format": FORMAT_VERSION, **data}
+    path = Path(folder) / MANIFEST
+    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode())
+    load_manifest(folder)  # refuse to leave a manifest we cannot read back
+    return path

@@ -1,0 +1,242 @@
+"""Text to image: tokens -> text encoder -> UNet + sampler -> decoder -> pixels.
+
+The pipeline knows nothing of Qt. It takes a :class:`GenerationRequest`, calls
+``on_step(step, total, preview)`` after every denoising step with a cheap RGB
+approximation of the latent, and checks a ``threading.Event`` before every step and
+once more before decoding, so a cancel never pays for a decode (diffusers checks
+its interrupt flag but still decodes).
+
+Stages:
+  1. tokenize the prompt and the negative prompt (77 CLIP tokens each)
+  2. encode them (the unconditional/negative encoding is cached per model)
+  3. draw the initial latent from the seed:
+     ``numpy.random.default_rng(seed).standard_normal((1, h, w, c))``
+  4. denoise: the UNet (its parts in sequence) predicts noise for the conditional
+     and unconditional contexts in one batch; classifier-free guidance mixes them;
+     the sampler steps the latent
+  5. decode the latent to an image in [-1, 1], then to uint8 as KerasCV does
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import CancelledError, ModelError
+from .manifest import ModelManifest
+from .runner import TFLiteModel
+from .schedulers import Scheduler, make_scheduler
+from .store import ModelStore
+from .tokenizer import MAX_TOKENS, TokenizedPrompt, Tokenizer
+from .types import MAX_SEED, GenerationRequest, GenerationResult, GenerationSettings
+
+OnStep = Callable[[int, int, NDArray[np.uint8] | None], None]
+_POSITIONS = np.arange(MAX_TOKENS, dtype=np.int32)[None, :]
+_CONTEXT_CACHE = 8
+
+
+def latent_preview(latent: NDArray[np.float32], manifest: ModelManifest) -> NDArray[np.uint8]:
+    """A fixed linear map from the latent channels to RGB: no decoder run needed."""
+    factors = np.asarray(manifest.preview_factors, dtype=np.float32)
+    bias = np.asarray(manifest.preview_bias, dtype=np.float32)
+    rgb = latent[0] @ factors + bias
+    out: NDArray[np.uint8] = np.clip((rgb + 1.0) * 127.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def to_uint8(decoded: NDArray[np.float32]) -> NDArray[np.uint8]:
+    """[-1, 1] -> [0, 255] exactly as KerasCV's ``generate_image`` does (clip, truncate)."""
+    pixels = ((decoded + 1.0) / 2.0) * 255.0
+    out: NDArray[np.uint8] = np.clip(pixels, 0, 255).astype(np.uint8)
+    return out
+
+
+def initial_latent(seed: int, shape: tuple[int, int, int]) -> NDArray[np.float32]:
+    """The seed's starting noise, NHWC with batch 1: the same on every machine."""
+    return np.random.default_rng(seed).standard_normal((1, *shape)).astype(np.float32)
+
+
+class Pipeline:
+    """One loaded model. Call it from one thread only (the engine's worker)."""
+
+    def __init__(self, manifest: ModelManifest, threads: int | None = None,
+                 tokenizer: Tokenizer | None = None) -> None:
+        start = time.perf_counter()
+        self.manifest = manifest
+        self.tokenizer = tokenizer or Tokenizer()
+        self.text_encoder = TFLiteModel(manifest.path(manifest.text_encoder), threads)
+        self.unet_parts = [TFLiteModel(manifest.path(p.file), threads)
+                           for p in manifest.unet_parts]
+        self.decoder = TFLiteModel(manifest.path(manifest.decoder), threads)
+        self._contexts: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
+        self._check_interfaces()
+        self.load_seconds = time.perf_counter() - start
+
+    def _check_interfaces(self) -> None:
+        m = self.manifest
+        provided = {"latent", "timestep_embedding", "context"}
+        for spec, model in zip(m.unet_parts, self.unet_parts):
+            if set(spec.inputs) != set(model.inputs):
+                raise ModelError(
+                    f"{spec.file} takes {sorted(model.inputs)} but the manifest says "
+                    f"{sorted(spec.inputs)}: the model folder is inconsistent; reconvert it."
+                )
+            if not set(spec.inputs) <= provided:
+                raise ModelError(
+                    f"{spec.file} needs {sorted(set(spec.inputs) - provided)}, which no earlier "
+                    "part produces: the model folder is inconsistent; reconvert it."
+                )
+            provided |= set(spec.outputs)
+            if "timestep_embedding" in model.inputs:
+                dim = model.input_shape("timestep_embedding")[-1]
+                if dim != m.timestep_embedding.dim:
+                    raise ModelError(
+                        f"{spec.file} takes a {dim}-wide timestep embedding but the manifest "
+                        f"says {m.timestep_embedding.dim}; reconvert the model."
+                    )
+        if m.unet_output not in provided:
+            raise ModelError(f"No UNet part produces '{m.unet_output}'; reconvert the model.")
+
+    # 2. text encoding -------------------------------------------------------------
+    def encode(self, tokens: TokenizedPrompt) -> NDArray[np.float32]:
+        ids = np.asarray([tokens.ids], dtype=np.int32)
+        out = self.text_encoder(tokens=ids, positions=_POSITIONS)
+        return np.asarray(next(iter(out.values())), dtype=np.float32)
+
+    def encode_cached(self, text: str) -> NDArray[np.float32]:
+        """Encodings of negative prompts ("" is the unconditional one), kept per model."""
+        if text in self._contexts:
+            self._contexts.move_to_end(text)
+            return self._contexts[text]
+        ctx = self.encode(self.tokenizer.encode(text))
+        self._contexts[text] = ctx
+        while len(self._contexts) > _CONTEXT_CACHE:
+            self._contexts.popitem(last=False)
+        return ctx
+
+    # 4. one UNet evaluation, parts routed by tensor name -----------------------------
+    def predict_noise(self, latent: NDArray[np.float32], temb: NDArray[np.float32],
+                      context: NDArray[np.float32]) -> NDArray[np.float32]:
+        env: dict[str, NDArray[Any]] = {
+            "latent": latent, "timestep_embedding": temb, "context": context}
+        for spec, model in zip(self.manifest.unet_parts, self.unet_parts):
+            env.update(model(**{name: env[name] for name in spec.inputs}))
+        return np.asarray(env[self.manifest.unet_output], dtype=np.float32)
+
+    def resolve(self, request: GenerationRequest) -> GenerationSettings:
+        """Fill the model's defaults and draw a seed where the request leaves them open."""
+        request.validate()
+        d = self.manifest.defaults
+        return GenerationSettings(
+            prompt=request.prompt.strip(),
+            negative_prompt=request.negative_prompt.strip(),
+            seed=request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1),
+            steps=request.steps if request.steps is not None else d.steps,
+            guidance=float(request.guidance if request.guidance is not None else d.guidance),
+            sampler=request.sampler or d.sampler,
+            width=self.manifest.width,
+            height=self.manifest.height,
+            model_name=self.manifest.name,
+            model_hash=self.manifest.model_hash,
+        )
+
+    def generate(self, request: GenerationRequest, on_step: OnStep | None = None,
+                 cancel: threading.Event | None = None) -> GenerationResult:
+        settings = self.resolve(request)
+        timings: dict[str, float] = {}
+        t_all = time.perf_counter()
+
+        def check_cancel() -> None:
+            if cancel is not None and cancel.is_set():
+                raise CancelledError("Generation cancelled; nothing was saved.")
+
+        # 1. tokenize
+        t0 = time.perf_counter()
+        tokens = self.tokenizer.encode(settings.prompt)
+        timings["tokenize"] = time.perf_counter() - t0
+        check_cancel()
+
+        # 2. encode text
+        t0 = time.perf_counter()
+        cond = self.encode(tokens)
+        use_uncond = settings.guidance != 1.0
+        uncond = self.encode_cached(settings.negative_prompt) if use_uncond else None
+        timings["text_encoder"] = time.perf_counter() - t0
+
+        # 3. initial latent
+        scheduler: Scheduler = make_scheduler(settings.sampler, self.manifest.scheduler)
+        scheduler.set_timesteps(settings.steps)
+        latent = initial_latent(settings.seed, self.manifest.latent_shape)
+        latent = (latent * np.float32(scheduler.init_noise_sigma)).astype(np.float32)
+        noise_rng = np.random.default_rng([settings.seed, 1])  # ancestral samplers only
+        context = np.concatenate([cond, uncond]) if uncond is not None else cond
+
+        # 4. denoise
+        t0 = time.perf_counter()
+        total = len(scheduler.timesteps)
+        g = np.float32(settings.guidance)
+        for i, t in enumerate(scheduler.timesteps):
+            check_cancel()
+            x_in = scheduler.scale_model_input(latent, i).astype(np.float32)
+            temb = self.manifest.timestep_embedding(np.full(context.shape[0], t))
+            batch = np.concatenate([x_in] * context.shape[0]) if uncond is not None else x_in
+            eps = self.predict_noise(batch, temb, context)
+            if uncond is not None:
+                eps = eps[1:2] + g * (eps[0:1] - eps[1:2])
+            noise = (noise_rng.standard_normal(latent.shape).astype(np.float32)
+                     if scheduler.needs_noise else None)
+            latent = scheduler.step(eps, i, latent, noise=noise).astype(np.float32)
+            if on_step is not None:
+                on_step(i + 1, total, latent_preview(latent, self.manifest))
+        timings["unet"] = time.perf_counter() - t0
+        timings["unet_per_step"] = timings["unet"] / max(1, total)
+
+        # 5. decode, unless cancelled
+        check_cancel()
+        t0 = time.perf_counter()
+        decoded = self.decoder(**{self.manifest.decoder_input: latent})
+        image = to_uint8(np.asarray(decoded[self.manifest.decoder_output])[0])
+        timings["decoder"] = time.perf_counter() - t0
+        timings["total"] = time.perf_counter() - t_all
+        return GenerationResult(
+            image=image, settings=settings, timings=timings, tokens_dropped=tokens.dropped,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+
+
+class Engine:
+    """The model store plus the one loaded pipeline. Used from the worker thread only."""
+
+    def __init__(self, store: ModelStore | None = None, threads: int | None = None) -> None:
+        self.store = store or ModelStore()
+        self.threads = threads
+        self.tokenizer = Tokenizer()
+        self._pipeline: Pipeline | None = None
+        self._loaded_key: tuple[str, str] | None = None
+
+    def pipeline(self, model: str | None = None) -> Pipeline:
+        """Load (or reuse) the named model, verifying its files first."""
+        name = model or self.store.default_model()
+        manifest = self.store.load(name)  # sizes every time; sha256 once per file version
+        key = (name, manifest.model_hash)
+        if self._pipeline is None or self._loaded_key != key:
+            self._pipeline = None  # free the old interpreters before loading new ones
+            self._pipeline = Pipeline(manifest, self.threads, self.tokenizer)
+            self._loaded_key = key
+        return self._pipeline
+
+    def generate(self, request: GenerationRequest, on_step: OnStep | None = None,
+                 cancel: threading.Event | None = None) -> GenerationResult:
+        request.validate()
+        return self.pipeline(request.model).generate(request, on_step, cancel)
+
+    def tokenize(self, text: str) -> TokenizedPrompt:
+        return self.tokenizer.encode(text)

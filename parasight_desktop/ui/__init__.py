@@ -1,0 +1,1 @@
+"""Qt widgets and the one worker thread. Thin: calls engine/ and library/."""
