@@ -77,6 +77,9 @@ class Pipeline:
                            for p in manifest.unet_parts]
         self.decoder = TFLiteModel(manifest.path(manifest.decoder), threads)
         self._contexts: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
+        #: Run the conditional and unconditional passes as one batch of two (measured
+        #: faster in benchmarks/bench_pipeline.py); False runs them one after the other.
+        self.batch_guidance = True
         self._check_interfaces()
         self.load_seconds = time.perf_counter() - start
 
@@ -187,8 +190,13 @@ class Pipeline:
             check_cancel()
             x_in = scheduler.scale_model_input(latent, i).astype(np.float32)
             temb = self.manifest.timestep_embedding(np.full(context.shape[0], t))
-            batch = np.concatenate([x_in] * context.shape[0]) if uncond is not None else x_in
-            eps = self.predict_noise(batch, temb, context)
+            if uncond is None:
+                eps = self.predict_noise(x_in, temb, context)
+            elif self.batch_guidance:
+                eps = self.predict_noise(np.concatenate([x_in, x_in]), temb, context)
+            else:
+                eps = np.concatenate([self.predict_noise(x_in, temb[i:i + 1], context[i:i + 1])
+                                      for i in (0, 1)])
             if uncond is not None:
                 eps = eps[1:2] + g * (eps[0:1] - eps[1:2])
             noise = (noise_rng.standard_normal(latent.shape).astype(np.float32)

@@ -163,3 +163,12 @@ def test_long_prompt_is_truncated_and_counted(tiny_engine) -> None:
 def test_bad_requests_are_clear_errors(tiny_engine, req, fragment: str) -> None:
     with pytest.raises(InputError, match=fragment):
         tiny_engine.generate(req)
+
+
+def test_batched_guidance_matches_two_separate_passes(tiny_engine) -> None:
+    req = GenerationRequest("a blob", seed=4, steps=4, guidance=5.0)
+    pipe = tiny_engine.pipeline()
+    batched = pipe.generate(req).image.astype(int)
+    pipe.batch_guidance = False
+    separate = pipe.generate(req).image.astype(int)
+    assert np.abs(batched - separate).max() <= 1

@@ -1,0 +1,196 @@
+"""``parasight``: the same engine and library as the window, headless.
+
+``parasight`` alone opens the window. Bad input exits with status 2 and one line on
+stderr saying what to fix; nothing is half-written (PNGs go to a temporary file,
+then are renamed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from .engine.errors import CancelledError, InputError, ParaSightError
+from .engine.types import SAMPLERS, GenerationRequest
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line on stderr and status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"parasight: {message} (see 'parasight --help')\n")
+
+
+def _fail(message: str, status: int = EXIT_USAGE) -> int:
+    print(f"parasight: {message}", file=sys.stderr)
+    return status
+
+
+def _int_arg(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+
+
+def _float_arg(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="parasight", description="Describe what you saw; get an image of it.")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    g = sub.add_parser("generate", help="make an image from a description")
+    g.add_argument("prompt", help="what you saw")
+    g.add_argument("--negative", default="", help="what the image should not show")
+    g.add_argument("--seed", type=_int_arg, help="same seed, same image (default: random)")
+    g.add_argument("--steps", type=_int_arg, help="denoising steps (default: the model's)")
+    g.add_argument("--guidance", type=_float_arg, help="how closely to follow the text")
+    g.add_argument("--sampler", help=f"one of {', '.join(SAMPLERS)}")
+    g.add_argument("--model", help="installed model name (default: the embedded model)")
+    g.add_argument("--out", type=Path, help="PNG to write (default: a name from the prompt)")
+    g.add_argument("--threads", type=_int_arg, help="CPU threads (default: all cores)")
+    g.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    m = sub.add_parser("models", help="installed models")
+    msub = m.add_subparsers(dest="models_command", parser_class=_Parser)
+    msub.add_parser("list", help="list installed models")
+
+    i = sub.add_parser("info", help="print the settings stored in a PNG")
+    i.add_argument("file", type=Path)
+    i.add_argument("--json", action="store_true", help="print JSON")
+    return p
+
+
+def _check_writable(out: Path) -> None:
+    parent = out.resolve().parent
+    if out.suffix.lower() != ".png":
+        raise InputError(f"The output file must end in .png (got '{out}').")
+    if not parent.is_dir():
+        raise InputError(f"Cannot write {out}: the folder {parent} does not exist.")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"Cannot write {out}: the folder {parent} is not writable.")
+    if out.is_dir():
+        raise InputError(f"Cannot write {out}: it is a folder.")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .engine.pipeline import Engine
+    from .engine.store import ModelStore
+    from .library.metadata import write_png
+    from .library.share import slugify
+
+    request = GenerationRequest(
+        prompt=args.prompt, negative_prompt=args.negative, seed=args.seed, steps=args.steps,
+        guidance=args.guidance, sampler=args.sampler, model=args.model,
+    )
+    request.validate()
+    if args.threads is not None and args.threads < 1:
+        raise InputError(f"--threads must be at least 1 (got {args.threads}).")
+    if args.out is not None:
+        _check_writable(args.out)
+    store = ModelStore()
+    if args.model is not None:
+        store.folder(args.model)  # unknown model: InputError before any work
+
+    def progress(step: int, total: int, _preview: object) -> None:
+        if not args.quiet:
+            print(f"\rstep {step}/{total}", end="" if step < total else "\n",
+                  file=sys.stderr, flush=True)
+
+    result = Engine(store, threads=args.threads).generate(request, progress, threading.Event())
+    out = args.out or Path(f"{slugify(result.settings.prompt)}-{result.settings.seed}.png")
+    _check_writable(out)
+    write_png(out, result.image, result.settings, overwrite=True)
+    t = result.timings
+    if not args.quiet:
+        print(f"seed {result.settings.seed}, {result.settings.steps} steps, "
+              f"{t.get('total', 0.0):.2f} s", file=sys.stderr)
+    if result.tokens_dropped:
+        print(f"note: the description was {result.tokens_dropped} tokens too long; "
+              "the end was not read", file=sys.stderr)
+    print(out)
+    return 0
+
+
+def cmd_models_list() -> int:
+    from .engine.store import ModelStore
+
+    store = ModelStore()
+    infos = store.list_models()
+    if not infos:
+        print("No models installed.")
+        return 0
+    default = store.default_model()
+    for info in infos:
+        mark = "*" if info.name == default else " "
+        kind = "embedded" if info.builtin else "installed"
+        print(f"{mark} {info.name:20} {info.width}x{info.height}  {kind:9}  "
+              f"{info.licence_name:12}  {info.display_name}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .library.metadata import read_png_metadata
+
+    meta = read_png_metadata(args.file)
+    if meta.settings is None and meta.parameters is None:
+        raise InputError(f"{args.file} carries no generation settings.")
+    if args.json:
+        data = {
+            "settings": meta.settings.to_dict() if meta.settings else None,
+            "parameters": meta.parameters,
+            "parasight": meta.parasight,
+            "ai_generated": meta.is_ai_generated,
+        }
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    elif meta.parameters is not None:
+        print(meta.parameters)
+    elif meta.settings is not None:
+        for key, value in meta.settings.to_dict().items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        from .ui.app import main as gui_main
+
+        return gui_main(sys.argv[:1])
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "generate":
+            return cmd_generate(args)
+        if args.command == "models":
+            if args.models_command == "list":
+                return cmd_models_list()
+            return _fail("say what to do with models: 'parasight models list'")
+        if args.command == "info":
+            return cmd_info(args)
+        return _fail("unknown command (see 'parasight --help')")
+    except CancelledError as exc:
+        return _fail(str(exc), 130)
+    except ParaSightError as exc:
+        from .library.errors import MetadataError
+
+        usage = isinstance(exc, (InputError, MetadataError))  # the user's input is at fault
+        return _fail(str(exc), EXIT_USAGE if usage else 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted; nothing was written.", 130)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

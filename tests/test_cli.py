@@ -1,0 +1,133 @@
+"""``parasight`` on the command line: real model, real files, exit codes and messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from parasight_desktop.cli import main
+from parasight_desktop.library.metadata import read_png_metadata
+from tests.conftest import TINY_MODEL
+
+
+@pytest.fixture
+def installed_tiny() -> str:
+    """The tiny model installed in the (temporary) user data folder."""
+    dest = Path(os.environ["PARASIGHT_DATA_DIR"]) / "models" / "tiny-model"
+    shutil.copytree(TINY_MODEL, dest)
+    return "tiny-model"
+
+
+def test_generate_writes_a_png_with_metadata(installed_tiny, tmp_path, capsys) -> None:
+    out = tmp_path / "blob.png"
+    code = main(["generate", "a red blob in the snow", "--model", installed_tiny,
+                 "--seed", "42", "--steps", "3", "--guidance", "6", "--sampler", "euler-a",
+                 "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out.strip() == str(out)
+    assert Image.open(out).size == (128, 128)
+    meta = read_png_metadata(out)
+    assert meta.settings is not None and meta.settings.seed == 42
+    assert meta.settings.sampler == "euler-a" and meta.settings.model_name == "tiny-model"
+    assert meta.parameters is not None and "Sampler: Euler a" in meta.parameters
+    assert meta.is_ai_generated
+
+
+def test_same_command_twice_gives_the_same_pixels(installed_tiny, tmp_path) -> None:
+    paths = [tmp_path / "a.png", tmp_path / "b.png"]
+    for p in paths:
+        assert main(["generate", "a tall shadow figure", "--model", installed_tiny,
+                     "--seed", "5", "--steps", "2", "--out", str(p), "--quiet"]) == 0
+    a, b = (np.asarray(Image.open(p)) for p in paths)
+    assert np.array_equal(a, b)
+
+
+def test_default_output_name_comes_from_the_prompt(installed_tiny, tmp_path,
+                                                   monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate", "Green orb over the lake!", "--model", installed_tiny,
+                 "--seed", "9", "--steps", "1", "--quiet"]) == 0
+    written = Path(capsys.readouterr().out.strip())
+    assert written.name.startswith("green-orb-over-the-lake") and written.name.endswith(
+        "-9.png")
+    assert (tmp_path / written).is_file()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["generate", ""], "empty"),
+    (["generate", "x", "--steps", "0"], "Steps must be between 1 and 500"),
+    (["generate", "x", "--steps", "501"], "Steps must be between 1 and 500"),
+    (["generate", "x", "--steps", "ten"], "not a whole number"),
+    (["generate", "x", "--guidance", "nan"], "finite"),
+    (["generate", "x", "--guidance", "inf"], "finite"),
+    (["generate", "x", "--sampler", "plms"], "Unknown sampler 'plms'"),
+    (["generate", "x", "--model", "sd-v9"], "Unknown model 'sd-v9'"),
+    (["generate", "x", "--out", "/nonexistent-dir/x.png"], "does not exist"),
+    (["generate", "x", "--out", "picture.jpg"], "must end in .png"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_exits_2_with_one_line(installed_tiny, args, fragment, capsys,
+                                         tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and fragment in err
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_unwritable_output_folder_is_refused_before_any_work(installed_tiny, tmp_path,
+                                                             capsys) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code = main(["generate", "x", "--model", installed_tiny, "--out", str(blocker / "a.png")])
+    assert code == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_models_list_shows_the_installed_model(installed_tiny, capsys) -> None:
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny-model" in out and "128x128" in out and "MIT" in out
+
+
+def test_info_prints_settings_and_json(installed_tiny, tmp_path, capsys) -> None:
+    out = tmp_path / "i.png"
+    main(["generate", "a small white blob", "--model", installed_tiny, "--seed", "3",
+          "--steps", "2", "--out", str(out), "--quiet"])
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("a small white blob") and "Seed: 3" in text
+    assert main(["info", str(out), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["settings"]["seed"] == 3 and data["ai_generated"] is True
+
+
+def test_info_on_a_non_png_is_a_clear_error(tmp_path, capsys) -> None:
+    bad = tmp_path / "x.png"
+    bad.write_text("hello")
+    code = main(["info", str(bad)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_console_script_runs_in_a_fresh_process(installed_tiny, tmp_path) -> None:
+    out = tmp_path / "p.png"
+    exe = Path(sys.executable).parent / "parasight"
+    proc = subprocess.run([str(exe), "generate", "an orb", "--model", installed_tiny,
+                           "--seed", "1", "--steps", "1", "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert out.is_file()
