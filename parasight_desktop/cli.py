@@ -67,11 +67,28 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("models", help="installed models")
     msub = m.add_subparsers(dest="models_command", parser_class=_Parser)
     msub.add_parser("list", help="list installed models")
+    _add_download_commands(msub)
+    from .cli_convert import add_parsers
+
+    add_parsers(msub)
 
     i = sub.add_parser("info", help="print the settings stored in a PNG")
     i.add_argument("file", type=Path)
     i.add_argument("--json", action="store_true", help="print JSON")
     return p
+
+
+def _add_download_commands(msub: argparse._SubParsersAction[_Parser]) -> None:
+    d = msub.add_parser("download", help="download a model from the catalogue (e.g. sd-v1.4)")
+    d.add_argument("name", help="catalogue name, e.g. sd-v1.4")
+    d.add_argument("--accept-licence", action="store_true",
+                   help="accept the model's licence (run without it first to read it)")
+    d.add_argument("--include-image-encoder", action="store_true",
+                   help="also fetch the image encoder (for image-to-image, later)")
+    r = msub.add_parser("remove", help="remove an installed model")
+    r.add_argument("name", help="installed model name")
+    r.add_argument("--downloads", action="store_true",
+                   help="also remove the model's downloaded files")
 
 
 def _check_writable(out: Path) -> None:
@@ -142,6 +159,72 @@ def cmd_models_list() -> int:
     return 0
 
 
+def cmd_models_download(args: argparse.Namespace) -> int:
+    from .engine.catalog import downloads_dir, get_entry
+    from .engine.download import DownloadProgress, download_model, format_bytes, free_bytes
+
+    entry = get_entry(args.name)
+    folder = downloads_dir(entry.name)
+    if not args.accept_licence:
+        print(entry.licence_text.rstrip() + "\n")
+        print(f"{entry.display_name}: {entry.size_note}, into {folder} "
+              f"({format_bytes(free_bytes(folder))} free there).")
+        return _fail(f"the {entry.licence_name} licence above must be accepted first: if you "
+                     f"agree to it, run 'parasight models download {entry.name} "
+                     "--accept-licence'.")
+
+    width = 0
+    current = ""
+
+    def progress(p: DownloadProgress) -> None:
+        nonlocal width, current
+        if current and p.file != current:
+            print(file=sys.stderr)
+        current = p.file
+        total = format_bytes(p.total_bytes) if p.total_bytes is not None else "?"
+        line = f"{p.file}  {format_bytes(p.done_bytes)} of {total}"
+        if p.verifying:
+            line += "  checking sha256"
+        elif p.total_bytes is None or p.done_bytes < p.total_bytes:
+            eta = "" if p.eta_s is None else f"  {_duration(p.eta_s)} left"
+            line += f"  {format_bytes(p.speed_bps)}/s{eta}"
+        print("\r" + line.ljust(width), end="", file=sys.stderr, flush=True)
+        width = len(line)
+
+    try:
+        paths = download_model(entry, accept_licence=True,
+                               include_optional=args.include_image_encoder, on_progress=progress)
+    except KeyboardInterrupt:
+        raise CancelledError(
+            "Download interrupted. What was fetched is kept; run the same command again "
+            "to resume."
+        ) from None
+    finally:
+        if current:
+            print(file=sys.stderr)
+    print(f"{entry.display_name} downloaded to {folder}:")
+    for role, path in paths.items():
+        print(f"  {role:16} {path.name}")
+    print(f"Next: parasight models convert {entry.name}")
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    """``m:ss``, or ``h:mm:ss`` from an hour up."""
+    s = int(seconds + 0.5)
+    if s >= 3600:
+        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def cmd_models_remove(args: argparse.Namespace) -> int:
+    from .engine.download import format_bytes, remove_model
+
+    for path, size in remove_model(args.name, downloads=args.downloads):
+        print(f"Removed {path} ({format_bytes(size)})")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from .library.metadata import read_png_metadata
 
@@ -177,7 +260,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "models":
             if args.models_command == "list":
                 return cmd_models_list()
-            return _fail("say what to do with models: 'parasight models list'")
+            if args.models_command == "download":
+                return cmd_models_download(args)
+            if args.models_command in ("import-keras", "convert"):
+                from .cli_convert import cmd_convert, cmd_import_keras
+
+                if args.models_command == "convert":
+                    return cmd_convert(args)
+                return cmd_import_keras(args)
+            if args.models_command == "remove":
+                return cmd_models_remove(args)
+            return _fail("say what to do with models: list, download, import-keras, convert "
+                         "or remove (see 'parasight models --help')")
         if args.command == "info":
             return cmd_info(args)
         return _fail("unknown command (see 'parasight --help')")

@@ -80,6 +80,8 @@ class Pipeline:
         #: Run the conditional and unconditional passes as one batch of two (measured
         #: faster in benchmarks/bench_pipeline.py); False runs them one after the other.
         self.batch_guidance = True
+        #: The final latent of the last generation, before decoding (parity checks).
+        self.last_latent: NDArray[np.float32] | None = None
         self._check_interfaces()
         self.load_seconds = time.perf_counter() - start
 
@@ -208,6 +210,7 @@ class Pipeline:
         timings["unet_per_step"] = timings["unet"] / max(1, total)
 
         # 5. decode, unless cancelled
+        self.last_latent = latent
         check_cancel()
         t0 = time.perf_counter()
         decoded = self.decoder(**{self.manifest.decoder_input: latent})
