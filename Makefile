@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: run test setup train-mini bench lint package clean
+.PHONY: run test setup train-mini bench bench-sd lint package clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,9 +29,17 @@ train-mini: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pipeline.py
 
+bench-sd: $(STAMP)
+	$(BIN)/python benchmarks/bench_sd.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check parasight_desktop tests training benchmarks
 	$(BIN)/mypy parasight_desktop/engine parasight_desktop/library
+
+# The one-folder bundle dist/ParaSight-<version>/ (PyInstaller, in its own venv
+# packaging/.venv-build with the runtime dependencies only). See packaging/README.md.
+package:
+	PY=$(PY) bash packaging/build.sh
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache

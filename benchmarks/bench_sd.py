@@ -1,0 +1,121 @@
+"""Stable Diffusion v1.4 at 512x512 (seeded random weights): conversion and generation cost.
+
+    .venv/bin/python benchmarks/bench_sd.py [--precisions fp32,int8,fp16] [--steps 4]
+
+For each precision: converts KerasCV-layout HDF5 files with the app's converter (each
+part in its own process; its peak memory and time are recorded), then generates one
+512x512 image in a fresh process and records that process's peak memory and per-stage
+times. Images are compared with the fp32 image (PSNR). Conversions are cached under
+.cache/sd-bench/ so a rerun measures generation only. Writes docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._report import write_section  # noqa: E402
+from benchmarks.sd_fixture import make_random_sd_weights  # noqa: E402
+
+CACHE = ROOT / ".cache"
+PROMPT = "a glowing orb of light over the lake at night"
+
+GEN_CHILD = r"""
+import json, resource, sys, numpy as np
+from pathlib import Path
+from parasight_desktop.engine.pipeline import Engine
+from parasight_desktop.engine.store import ModelStore
+from parasight_desktop.engine.types import GenerationRequest
+folder, steps, sampler, guidance, out = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4]), sys.argv[5]
+eng = Engine(ModelStore([folder.parent]))
+pipe = eng.pipeline(folder.name)
+r = eng.generate(GenerationRequest(sys.argv[6], seed=7, steps=steps, sampler=sampler,
+                                   guidance=guidance, model=folder.name))
+np.save(out, r.image)
+json.dump({"timings": r.timings, "load_s": pipe.load_seconds,
+           "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}, sys.stdout)
+"""
+
+
+def convert(precision: str, sources: dict[str, Path]) -> Path:
+    from parasight_desktop.engine.manifest import MANIFEST
+    from parasight_desktop.engine.sd_convert import convert_stable_diffusion
+
+    out = CACHE / "sd-bench" / f"sd-random-{precision}"
+    if precision == "fp32" and (CACHE / "sd-parity" / "sd-v1.4-random-fp32" / MANIFEST).is_file():
+        return CACHE / "sd-parity" / "sd-v1.4-random-fp32"  # the parity test's, same weights
+    if not (out / MANIFEST).is_file():
+        convert_stable_diffusion(sources, out, name=out.name, precision=precision,
+                                 on_progress=lambda p: print(f"  {precision} {p.job}: {p.status}",
+                                                             file=sys.stderr, flush=True))
+    return out
+
+
+def generate(folder: Path, steps: int, sampler: str, guidance: float, npy: Path) -> dict:
+    proc = subprocess.run([sys.executable, "-c", GEN_CHILD, str(folder), str(steps), sampler,
+                           str(guidance), str(npy), PROMPT], capture_output=True, text=True,
+                          cwd=ROOT, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--precisions", default="fp32,int8,fp16")
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--sampler", default="dpmpp-2m")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    import numpy as np
+
+    from parasight_desktop.engine.converter import psnr
+    from parasight_desktop.engine.manifest import load_manifest
+
+    sources = make_random_sd_weights(CACHE / "sd-parity" / "weights", seed=0)
+    conv_rows, gen_rows, images = [], [], {}
+    for precision in args.precisions.split(","):
+        folder = convert(precision, sources)
+        m = load_manifest(folder)
+        for job, c in m.extra["conversion"].items():
+            conv_rows.append(f"| {precision} | {job} | {c['params'] / 1e6:.0f}M | "
+                             f"{m.files[_file(job, m)].size / 2**20:.0f} MiB | "
+                             f"{c['peak_rss_gib']:.2f} GiB | {c['seconds']:.0f} s | "
+                             f"{c['psnr_db']:.1f} dB |")
+        npy = CACHE / f"bench-{precision}.npy"
+        g = generate(folder, args.steps, args.sampler, 7.5, npy)
+        images[precision] = np.load(npy)
+        t = g["timings"]
+        gen_rows.append((precision, g, t))
+    lines = ["| precision | load | text encoder | UNet per step (batch of 2) | decoder | total "
+             f"({args.steps} steps) | peak memory | PSNR vs fp32 |", "|---|---|---|---|---|---|---|---|"]
+    for precision, g, t in gen_rows:
+        ref = images.get("fp32")
+        q = "—" if ref is None or precision == "fp32" else f"{psnr(ref, images[precision], 255.0):.1f} dB"
+        lines.append(f"| {precision} | {g['load_s']:.1f} s | {t['text_encoder']:.2f} s | "
+                     f"{t['unet_per_step']:.2f} s | {t['decoder']:.2f} s | {t['total']:.1f} s | "
+                     f"{g['peak_rss'] / 2**30:.2f} GiB | {q} |")
+    body = ("Seeded random weights at full size (the real weights cannot be fetched here), "
+            f"prompt \"{PROMPT}\", seed 7, {args.sampler}, guidance 7.5.\n\n"
+            "Conversion, one process per part (peak = that process's maximum resident set):\n\n"
+            "| precision | part | parameters | file | peak memory | time | PSNR vs Keras (probe) |\n"
+            "|---|---|---|---|---|---|---|\n" + "\n".join(conv_rows) +
+            "\n\nGeneration at 512x512, one fresh process per precision:\n\n" + "\n".join(lines))
+    print(body)
+    if not args.no_write:
+        write_section("sd", "Stable Diffusion v1.4: conversion and 512x512 generation",
+                      "make bench-sd  # .venv/bin/python benchmarks/bench_sd.py", body)
+
+
+def _file(job: str, m) -> str:  # type: ignore[no-untyped-def]
+    if job.startswith("unet-"):
+        return m.unet_parts[int(job.split("-")[1])].file
+    return m.text_encoder if job == "text_encoder" else m.decoder
+
+
+if __name__ == "__main__":
+    main()

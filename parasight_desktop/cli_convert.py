@@ -1,0 +1,125 @@
+"""``parasight models import-keras`` and ``parasight models convert``: KerasCV -> TFLite."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+
+from .engine.errors import InputError
+
+PRECISION_HELP = ("fp32: exact, largest (about 4.3 GB), slowest; fp16: half the size, "
+                  "same speed, tiny differences; int8: dynamic-range, a quarter of the size, "
+                  "fastest on CPU, small visible differences")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size like 512x512") from None
+    return w, h
+
+
+def add_parsers(msub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
+                        help=PRECISION_HELP)
+    common.add_argument("--size", type=_size, default=(512, 512), help="WxH, default 512x512")
+    common.add_argument("--as", dest="install_as", help="install under this name")
+    common.add_argument("--max-part-params", type=int, default=None,
+                        help="UNet parameters per converted part (memory vs. part count)")
+
+    imp = msub.add_parser("import-keras", parents=[common],
+                          help="convert KerasCV Stable Diffusion .h5 files you already have")
+    imp.add_argument("--text-encoder", type=Path, required=True, help="kcv_encoder.h5")
+    imp.add_argument("--diffusion-model", type=Path, required=True,
+                     help="kcv_diffusion_model.h5")
+    imp.add_argument("--decoder", type=Path, required=True, help="kcv_decoder.h5")
+    imp.add_argument("--model", default="sd-v1.4", help="catalogue entry they belong to")
+
+    conv = msub.add_parser("convert", parents=[common],
+                           help="convert a downloaded model (after 'models download')")
+    conv.add_argument("name", help="catalogue name, e.g. sd-v1.4")
+
+
+def _install_name(base: str, precision: str, size: tuple[int, int], given: str | None) -> str:
+    if given:
+        return given
+    name = base if precision == "fp32" else f"{base}-{precision}"
+    return name if size == (512, 512) else f"{name}-{size[0]}x{size[1]}"
+
+
+def run_conversion(sources: dict[str, Path], args: argparse.Namespace, base: str) -> int:
+    from .engine.sd_convert import DEFAULT_MAX_PARAMS, ConvertProgress, convert_stable_diffusion
+    from .engine.store import user_models_dir
+
+    name = _install_name(base, args.precision, args.size, args.install_as)
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise InputError(f"'{name}' is not a usable model name: use letters, digits, '-', '.'.")
+    out = user_models_dir() / name
+
+    def progress(p: ConvertProgress) -> None:
+        total = p.total if p.total is not None else "?"
+        line = f"[{p.index}/{total}] {p.job}: {p.status}"
+        if p.result is not None and p.status == "done":
+            r = p.result
+            line += (f" ({r.params / 1e6:.0f}M parameters, {r.seconds:.0f} s, peak "
+                     f"{r.peak_rss_bytes / 2**30:.1f} GiB, {r.psnr_db:.1f} dB vs Keras)")
+        print(line, file=sys.stderr, flush=True)
+
+    w, h = args.size
+    convert_stable_diffusion(
+        sources, out, name=name, precision=args.precision, height=h, width=w,
+        max_params=args.max_part_params or DEFAULT_MAX_PARAMS, on_progress=progress,
+        cancel=threading.Event(),
+    )
+    print(out)
+    print(f"next: parasight generate \"what you saw\" --model {name}", file=sys.stderr)
+    return 0
+
+
+def cmd_import_keras(args: argparse.Namespace) -> int:
+    from .engine.sd_convert import check_conversion_possible
+
+    check_conversion_possible()
+    from .engine.catalog import CATALOG
+    from .engine.fileio import sha256_file
+
+    sources = {"text_encoder": args.text_encoder, "diffusion_model": args.diffusion_model,
+               "decoder": args.decoder}
+    for role, path in sources.items():
+        if not path.is_file():
+            raise InputError(f"--{role.replace('_', '-')} {path}: no such file.")
+    entry = CATALOG.get(args.model)
+    if entry is not None:
+        known = {f.role: f.sha256 for f in entry.files}
+        for role, path in sources.items():
+            print(f"checking {path.name} ...", file=sys.stderr, flush=True)
+            if known.get(role) and sha256_file(path) != known[role]:
+                print(f"note: {path.name} is not the published {entry.display_name} "
+                      f"{role.replace('_', ' ')} file (sha256 differs); converting it anyway",
+                      file=sys.stderr)
+    return run_conversion(sources, args, args.model)
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .engine.sd_convert import check_conversion_possible
+
+    check_conversion_possible()
+    from .engine.catalog import CATALOG, downloads_dir
+
+    entry = CATALOG.get(args.name)
+    if entry is None:
+        raise InputError(f"Unknown model '{args.name}': known are {', '.join(CATALOG)}.")
+    folder = downloads_dir(args.name)
+    sources = {}
+    for f in entry.files:
+        if f.role in ("text_encoder", "diffusion_model", "decoder"):
+            path = folder / f.filename
+            if not path.is_file():
+                raise InputError(f"{f.filename} is not downloaded yet: run "
+                                 f"'parasight models download {args.name}' first.")
+            sources[f.role] = path
+    return run_conversion(sources, args, args.name)

@@ -1,0 +1,474 @@
+"""Stable Diffusion v1.x from KerasCV's Keras HDF5 weights -> a model folder we run.
+
+Each part is converted in its own process, so that no step holds more than one
+part's conversion in memory and the memory is given back when it ends (TensorFlow
+keeps what it allocates). The UNet (860M parameters) does not convert in one
+piece here: it is split along its functional graph into parts of at most
+``max_params`` parameters; a part reads the named tensors it needs from earlier
+parts (skip connections included) and writes those later parts read. Each part
+is run by LiteRT against Keras on a probe input before it is accepted. A
+``convert-state.json`` in the work folder records finished parts, so an
+interrupted conversion resumes where it stopped.
+
+TensorFlow and keras-cv are imported inside the worker only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import CancelledError, InputError, ModelError
+from .fileio import atomic_write_bytes, sha256_file
+from .manifest import write_manifest
+from .schedulers import ScheduleConfig
+from .timestep import TimestepEmbedding
+
+ROLES = ("text_encoder", "diffusion_model", "decoder")
+MAX_TOKENS = 77
+#: UNet parameters per part. Conversion peaks at ~40 bytes a parameter plus the
+#: whole Keras UNet held by the worker (3.4 GB): 150M keeps a part near 10 GiB.
+DEFAULT_MAX_PARAMS = 150_000_000
+#: A part is refused below this PSNR against Keras on the probe (dB), by precision.
+MIN_PSNR = {"fp32": 60.0, "fp16": 30.0, "int8": 15.0}
+#: SD v1.x latent -> RGB factors (ComfyUI's latent_formats.SD15), for cheap previews.
+SD15_PREVIEW = [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350],
+                [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]]
+SD_LICENCE_FILE = "creativeml-openrail-m.md"
+
+
+@dataclass(frozen=True)
+class PartResult:
+    """What one worker made: a file, its interface, and what it cost."""
+
+    job: str
+    file: str
+    inputs: list[str]
+    outputs: list[str]
+    params: int
+    size: int
+    sha256: str
+    seconds: float
+    peak_rss_bytes: int
+    psnr_db: float | None
+    max_abs_error: float | None
+    n_parts: int = 1
+
+
+@dataclass(frozen=True)
+class ConvertProgress:
+    job: str  # "text_encoder", "unet-0", ..., "decoder"
+    index: int  # 1-based position among the jobs known so far
+    total: int | None  # None until the UNet's part count is known
+    status: str  # "converting", "done", "skipped (already converted)"
+    result: PartResult | None = None
+
+
+def _peak_rss() -> int:
+    """This process's peak resident memory in bytes (0 where the OS cannot say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+# --------------------------------------------------------------------------------------
+# Worker side (runs in a child process; imports TensorFlow and keras-cv)
+# --------------------------------------------------------------------------------------
+
+def _zeros(self: Any, shape: Any, dtype: Any = None) -> Any:
+    import keras
+
+    return keras.ops.zeros(shape, dtype=dtype)
+
+
+@contextmanager
+def _cheap_init() -> Iterator[None]:
+    """Build with zero-filled weights: the HDF5 file overwrites them all anyway.
+
+    Random init of 860M parameters takes about a minute on two cores for nothing.
+    """
+    from keras.src.initializers import random_initializers as ri
+
+    saved = {}
+    for cls in (ri.VarianceScaling, ri.RandomNormal, ri.RandomUniform, ri.TruncatedNormal):
+        saved[cls] = cls.__call__
+        cls.__call__ = _zeros
+    try:
+        yield
+    finally:
+        for cls, call in saved.items():
+            cls.__call__ = call
+
+
+def build_keras(role: str, weights: Path | None, height: int, width: int) -> Any:
+    """keras-cv's own model class for ``role``, with the HDF5 weights loaded as it does."""
+    from keras_cv.src.models.stable_diffusion.decoder import Decoder
+    from keras_cv.src.models.stable_diffusion.diffusion_model import DiffusionModel
+    from keras_cv.src.models.stable_diffusion.text_encoder import TextEncoder
+
+    def make() -> Any:
+        if role == "text_encoder":
+            return TextEncoder(MAX_TOKENS, download_weights=False)
+        if role == "diffusion_model":
+            return DiffusionModel(height, width, MAX_TOKENS, download_weights=False)
+        if role == "decoder":
+            return Decoder(height, width, download_weights=False)
+        raise InputError(f"Unknown Stable Diffusion part '{role}'.")
+
+    if weights is None:
+        return make()
+    with _cheap_init():
+        model = make()
+    try:
+        model.load_weights(str(weights))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(
+            f"{weights.name} could not be read as KerasCV's {role.replace('_', ' ')} weights "
+            f"({exc}); check that it is the right file."
+        ) from exc
+    return model
+
+
+@dataclass(frozen=True)
+class PartPlan:
+    ops: tuple[int, ...]  # indices into model.operations
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    params: int
+
+
+def plan_unet(model: Any, max_params: int) -> list[PartPlan]:
+    """Split a functional model's operations (topological order) into parts.
+
+    Tensors are named after the graph: the model's inputs keep their names, the
+    final output is ``noise``, and an intermediate tensor is ``t<op index>``.
+    """
+    ops = list(model.operations)
+    producer: dict[int, int] = {}
+    names: dict[int, str] = {}
+    for i, op in enumerate(ops):
+        for node in op._inbound_nodes:
+            for t in node.output_tensors:
+                producer[id(t)] = i
+                names[id(t)] = t.name if type(op).__name__ == "InputLayer" else f"t{i:03d}"
+    final = model.outputs[0]
+    names[id(final)] = "noise"
+    compute = [i for i, op in enumerate(ops) if type(op).__name__ != "InputLayer"]
+    groups: list[list[int]] = [[]]
+    budget = 0
+    for i in compute:
+        p = int(ops[i].count_params())
+        if groups[-1] and budget + p > max_params:
+            groups.append([])
+            budget = 0
+        groups[-1].append(i)
+        budget += p
+    part_of = {i: k for k, g in enumerate(groups) for i in g}
+    consumers: dict[int, set[int]] = {}
+    for i in compute:
+        for t in ops[i]._inbound_nodes[0].input_tensors:
+            consumers.setdefault(id(t), set()).add(part_of[i])
+    plans = []
+    for k, group in enumerate(groups):
+        ins: list[str] = []
+        outs: list[str] = []
+        for i in group:
+            for t in ops[i]._inbound_nodes[0].input_tensors:
+                src = producer[id(t)]
+                if part_of.get(src) != k and names[id(t)] not in ins:
+                    ins.append(names[id(t)])
+            for t in ops[i]._inbound_nodes[0].output_tensors:
+                later = any(q > k for q in consumers.get(id(t), ()))
+                if (later or t is final) and names[id(t)] not in outs:
+                    outs.append(names[id(t)])
+        plans.append(PartPlan(tuple(group), tuple(ins), tuple(outs),
+                              sum(int(ops[i].count_params()) for i in group)))
+    return plans
+
+
+def _tensor_index(model: Any) -> dict[str, Any]:
+    by_name: dict[str, Any] = {}
+    for i, op in enumerate(model.operations):
+        for t in op._inbound_nodes[0].output_tensors:
+            by_name[t.name if type(op).__name__ == "InputLayer" else f"t{i:03d}"] = t
+    by_name["noise"] = model.outputs[0]
+    return by_name
+
+
+def run_worker(job: dict[str, Any]) -> PartResult:
+    """Convert one part (``job["job"]``) and return what was made."""
+    import keras
+
+    from .converter import TensorSpec, convert_keras_model
+
+    keras.utils.set_random_seed(0)
+    start = time.perf_counter()
+    h, w = int(job["height"]), int(job["width"])
+    out_dir = Path(job["out_dir"])
+    precision = str(job["precision"])
+    name = str(job["job"])
+    sources = {k: Path(v) for k, v in job["sources"].items()}
+    rng = np.random.default_rng(0)
+    n_parts = 1
+    if name == "text_encoder":
+        model = build_keras("text_encoder", sources["text_encoder"], h, w)
+        specs = [TensorSpec("tokens", (None, MAX_TOKENS), "int32"),
+                 TensorSpec("positions", (None, MAX_TOKENS), "int32")]
+        outputs = ["context"]
+        probe: dict[str, NDArray[Any]] = {
+                 "tokens": rng.integers(0, 49408, (1, MAX_TOKENS)).astype(np.int32),
+                 "positions": np.arange(MAX_TOKENS, dtype=np.int32)[None]}
+        file = "text_encoder.tflite"
+    elif name == "decoder":
+        model = build_keras("decoder", sources["decoder"], h, w)
+        specs = [TensorSpec("latent", (None, h // 8, w // 8, 4))]
+        outputs = ["image"]
+        probe = {"latent": rng.standard_normal((1, h // 8, w // 8, 4)).astype(np.float32)}
+        file = "decoder.tflite"
+    elif name.startswith("unet-"):
+        k = int(name.split("-")[1])
+        full = build_keras("diffusion_model", sources["diffusion_model"], h, w)
+        plans = plan_unet(full, int(job["max_params"]))
+        n_parts = len(plans)
+        plan = plans[k]
+        tensors = _tensor_index(full)
+        model = keras.Model([tensors[n] for n in plan.inputs],
+                            [tensors[n] for n in plan.outputs])
+        specs = [TensorSpec(n, (None, *tensors[n].shape[1:]), str(tensors[n].dtype))
+                 for n in plan.inputs]
+        outputs = list(plan.outputs)
+        probe = {}
+        for s in specs:
+            shape = (2, *[int(d or 1) for d in s.shape[1:]])
+            probe[s.name] = rng.standard_normal(shape).astype(np.float32)
+        if "timestep_embedding" in probe:
+            probe["timestep_embedding"] = TimestepEmbedding(dim=320)(np.array([981, 21]))
+        file = f"unet_{k}.tflite"
+    else:
+        raise InputError(f"Unknown conversion job '{name}'.")
+    params = int(model.count_params())
+    report = convert_keras_model(model, out_dir / file, specs, outputs, precision, probe=probe,
+                                 workdir=Path(job["work_dir"]))
+    return PartResult(
+        job=name, file=file, inputs=[s.name for s in specs], outputs=outputs, params=params,
+        size=report.size, sha256=report.sha256, seconds=time.perf_counter() - start,
+        peak_rss_bytes=_peak_rss(), psnr_db=report.psnr_db, max_abs_error=report.max_abs_error,
+        n_parts=n_parts,
+    )
+
+
+def worker_main(job_file: str) -> int:
+    job = json.loads(Path(job_file).read_text(encoding="utf-8"))
+    result = run_worker(job)
+    atomic_write_bytes(Path(job["result_file"]), json.dumps(asdict(result)).encode())
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# Parent side (no TensorFlow here)
+# --------------------------------------------------------------------------------------
+
+def _run_job(job: dict[str, Any], work: Path, cancel: threading.Event | None,
+             log: Path) -> PartResult:
+    job_file = work / f"{job['job']}.job.json"
+    result_file = work / f"{job['job']}.result.json"
+    result_file.unlink(missing_ok=True)
+    job = {**job, "result_file": str(result_file)}
+    atomic_write_bytes(job_file, json.dumps(job).encode())
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    with open(log, "ab") as logf:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "parasight_desktop.engine.sd_convert", "--worker",
+             str(job_file)], stdout=logf, stderr=subprocess.STDOUT, env=env)
+        while proc.poll() is None:
+            if cancel is not None and cancel.is_set():
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                raise CancelledError("Conversion cancelled; finished parts are kept and a "
+                                     "later conversion resumes from the next one.")
+            time.sleep(0.2)
+    if proc.returncode != 0 or not result_file.is_file():
+        tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+        killed = proc.returncode in (-9, 137)
+        why = ("it ran out of memory (killed)" if killed
+               else f"it failed: {' / '.join(tail) or proc.returncode}")
+        raise ModelError(f"Converting {job['job']} stopped: {why}. Log: {log}")
+    data = json.loads(result_file.read_text(encoding="utf-8"))
+    return PartResult(**data)
+
+
+def check_conversion_possible() -> None:
+    """Fail at once, saying where conversion works, where no worker could import TensorFlow.
+
+    The app bundle has no Python to start a worker with; a Python install without the
+    ``convert`` extra has no TensorFlow or keras-cv.
+    """
+    import importlib.util
+
+    if getattr(sys, "frozen", False) or importlib.util.find_spec("tensorflow") is None \
+            or importlib.util.find_spec("keras_cv") is None:
+        raise InputError(
+            "Converting a model needs TensorFlow, which this installation of ParaSight does not "
+            "include: install ParaSight with Python and its conversion extra (pip install "
+            "'parasight-desktop[convert]') and run the same 'parasight models' command there; "
+            "the model lands in the models folder this app reads too.")
+
+
+def convert_stable_diffusion(
+    sources: dict[str, Path],
+    out_dir: Path,
+    *,
+    name: str = "sd-v1.4",
+    display_name: str = "Stable Diffusion v1.4",
+    precision: str = "fp32",
+    height: int = 512,
+    width: int = 512,
+    max_params: int = DEFAULT_MAX_PARAMS,
+    work_dir: Path | None = None,
+    on_progress: Callable[[ConvertProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+    licence: tuple[str, Path] | None = None,
+    source: str = "KerasCV's Stable Diffusion v1.4 weights (fchollet/stable-diffusion)",
+) -> Path:
+    """Convert KerasCV's three HDF5 files into ``out_dir``; resumable; returns ``out_dir``."""
+    check_conversion_possible()
+    if precision not in MIN_PSNR:
+        raise InputError(f"Unknown precision '{precision}': choose fp32, fp16 or int8.")
+    if height % 128 or width % 128 or not (128 <= height <= 1024 and 128 <= width <= 1024):
+        raise InputError(f"Size {width}x{height} is not supported: use multiples of 128 "
+                         "between 128 and 1024 (512x512 is Stable Diffusion v1's size).")
+    for role in ROLES:
+        if role not in sources or not Path(sources[role]).is_file():
+            raise InputError(f"The {role.replace('_', ' ')} weights file is missing "
+                             f"({sources.get(role, 'not given')}).")
+    out_dir = Path(out_dir)
+    stage = out_dir.with_name(out_dir.name + ".converting")
+    work = Path(work_dir) if work_dir else stage / ".work"
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "convert.log"
+    state_file = work / "convert-state.json"
+    key = {"sources": {r: [str(Path(p).resolve()), Path(p).stat().st_size]
+                       for r, p in sorted(sources.items()) if r in ROLES},
+           "precision": precision, "height": height, "width": width, "max_params": max_params}
+    state: dict[str, Any] = {}
+    if state_file.is_file():
+        try:
+            state = json.loads(state_file.read_text(encoding="utf-8"))
+        except ValueError:
+            state = {}
+    if state.get("key") != key:
+        state = {"key": key, "done": {}}
+    done: dict[str, dict[str, Any]] = state["done"]
+    base = {"sources": {r: str(p) for r, p in sources.items()}, "height": height,
+            "width": width, "precision": precision, "out_dir": str(stage),
+            "work_dir": str(work), "max_params": max_params}
+
+    def finished(job: str) -> PartResult | None:
+        entry = done.get(job)
+        if entry is None:
+            return None
+        path = stage / entry["file"]
+        if path.is_file() and path.stat().st_size == entry["size"] and \
+                sha256_file(path) == entry["sha256"]:
+            return PartResult(**entry)
+        return None
+
+    def run(job: str, index: int, total: int | None) -> PartResult:
+        prior = finished(job)
+        if prior is not None:
+            if on_progress:
+                on_progress(ConvertProgress(job, index, total, "skipped (already converted)",
+                                            prior))
+            return prior
+        if on_progress:
+            on_progress(ConvertProgress(job, index, total, "converting"))
+        result = _run_job({**base, "job": job}, work, cancel, log)
+        floor = MIN_PSNR[precision]
+        if result.psnr_db is None or result.psnr_db < floor:
+            (stage / result.file).unlink(missing_ok=True)
+            raise ModelError(
+                f"{job} converted at {precision} differs from Keras on the probe input "
+                f"(PSNR {result.psnr_db:.1f} dB, needs {floor:.0f}); try fp32 or fp16.")
+        done[job] = asdict(result)
+        atomic_write_bytes(state_file, json.dumps(state, indent=1).encode())
+        if on_progress:
+            on_progress(ConvertProgress(job, index, total, "done", result))
+        return result
+
+    results = {"text_encoder": run("text_encoder", 1, None)}
+    first = run("unet-0", 2, None)
+    n = first.n_parts
+    total = n + 2
+    unet = [first] + [run(f"unet-{k}", k + 2, total) for k in range(1, n)]
+    results["decoder"] = run("decoder", total, total)
+    lic_name, lic_path = licence or ("CreativeML OpenRAIL-M", _licence_path())
+    if lic_path.is_file():
+        shutil.copyfile(lic_path, stage / "LICENSE.md")
+    parts = [{"file": r.file, "inputs": r.inputs, "outputs": r.outputs} for r in unet]
+    all_results = [results["text_encoder"], *unet, results["decoder"]]
+    manifest = {
+        "name": name,
+        "display_name": display_name,
+        "description": f"Stable Diffusion v1 at {width}x{height}, converted to TensorFlow Lite "
+                       f"({precision}) on this machine.",
+        "version": "1",
+        "licence": {"name": lic_name, "file": "LICENSE.md" if lic_path.is_file() else None},
+        "source": source,
+        "image": {"width": width, "height": height},
+        "latent": {"shape": [height // 8, width // 8, 4], "scaling_factor": 0.18215,
+                   "decoder_includes_scaling": True},
+        "text_encoder": {"file": "text_encoder.tflite", "inputs": ["tokens", "positions"],
+                         "output": "context", "context_dim": 768, "max_tokens": MAX_TOKENS},
+        "unet": {"parts": parts, "output": "noise"},
+        "decoder": {"file": "decoder.tflite", "input": "latent", "output": "image",
+                    "output_range": [-1, 1]},
+        "timestep_embedding": TimestepEmbedding(dim=320).to_dict(),
+        "scheduler": ScheduleConfig().to_dict(),
+        "defaults": {"steps": 20, "guidance": 7.5, "sampler": "dpmpp-2m"},
+        "preview": {"rgb_factors": SD15_PREVIEW, "rgb_bias": [0.0, 0.0, 0.0]},
+        "files": {r.file: {"size": r.size, "sha256": r.sha256} for r in all_results},
+        "extra": {"precision": precision,
+                  "conversion": {r.job: {"params": r.params, "seconds": round(r.seconds, 1),
+                                         "peak_rss_gib": round(r.peak_rss_bytes / 2**30, 2),
+                                         "psnr_db": r.psnr_db,
+                                         "max_abs_error": r.max_abs_error}
+                                 for r in all_results}},
+    }
+    write_manifest(stage, manifest)
+    shutil.rmtree(work, ignore_errors=True) if work.is_relative_to(stage) else None
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    stage.rename(out_dir)
+    return out_dir
+
+
+def _licence_path() -> Path:
+    from .store import resources_dir
+
+    return resources_dir() / "licences" / SD_LICENCE_FILE
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        sys.exit(worker_main(sys.argv[2]))
+    print("usage: python -m parasight_desktop.engine.sd_convert --worker JOB.json",
+          file=sys.stderr)
+    sys.exit(2)
