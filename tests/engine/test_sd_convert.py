@@ -1,0 +1,213 @@
+"""The Stable Diffusion converter's split plan and its resumable orchestration.
+
+The real full-size conversion is proven by test_sd_parity.py; here the split is
+checked on a small functional UNet with skip connections (running the parts in
+sequence must give the whole model's output), and the parent's bookkeeping with
+a worker that writes real files (resume, rejection, cancel, atomic install).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from parasight_desktop.engine import sd_convert
+from parasight_desktop.engine.errors import CancelledError, InputError, ModelError
+from parasight_desktop.engine.fileio import sha256_file
+from parasight_desktop.engine.manifest import load_manifest
+
+
+@pytest.mark.slow
+def test_split_parts_run_in_sequence_equal_the_whole_model() -> None:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    latent = keras.Input((8, 8, 4), name="latent")
+    temb = keras.Input((6,), name="timestep_embedding")
+    context = keras.Input((5, 7), name="context")
+    t = keras.layers.Dense(16)(temb)
+    x = keras.layers.Conv2D(16, 3, padding="same")(latent)
+    skips = [x]
+    for width in (16, 32):
+        x = keras.layers.Conv2D(width, 3, padding="same", activation="swish")(x)
+        x = keras.layers.Add()([x, keras.layers.Reshape((1, 1, width))(
+            keras.layers.Dense(width)(t))]) if width == 16 else x
+        skips.append(x)
+    c = keras.layers.Dense(32)(keras.layers.GlobalAveragePooling1D()(context))
+    x = keras.layers.Add()([x, keras.layers.Reshape((1, 1, 32))(c)])
+    for _ in range(2):
+        x = keras.layers.Concatenate()([x, skips.pop()])
+        x = keras.layers.Conv2D(16, 3, padding="same")(x)
+    out = keras.layers.Conv2D(4, 3, padding="same")(keras.layers.Concatenate()([x, skips.pop()]))
+    model = keras.Model([latent, temb, context], out)
+
+    budget = 3000
+    plans = sd_convert.plan_unet(model, budget)
+    assert len(plans) >= 3
+    assert "noise" in plans[-1].outputs
+    compute = [i for i, op in enumerate(model.operations) if type(op).__name__ != "InputLayer"]
+    assert sorted(i for p in plans for i in p.ops) == compute
+    single_ops = [p for p in plans if len(p.ops) == 1]
+    assert all(p.params <= budget for p in plans if p not in single_ops)
+
+    rng = np.random.default_rng(0)
+    env = {"latent": rng.standard_normal((2, 8, 8, 4)).astype(np.float32),
+           "timestep_embedding": rng.standard_normal((2, 6)).astype(np.float32),
+           "context": rng.standard_normal((2, 5, 7)).astype(np.float32)}
+    expected = np.asarray(model([env["latent"], env["timestep_embedding"], env["context"]]))
+    tensors = sd_convert._tensor_index(model)
+    for plan in plans:
+        assert all(name in env for name in plan.inputs)  # produced earlier: routable
+        part = keras.Model([tensors[n] for n in plan.inputs], [tensors[n] for n in plan.outputs])
+        got = part([env[n] for n in plan.inputs])
+        got = got if isinstance(got, (list, tuple)) else [got]
+        env.update({n: np.asarray(v) for n, v in zip(plan.outputs, got)})
+    np.testing.assert_allclose(env["noise"], expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.fixture
+def sources(tmp_path: Path) -> dict[str, Path]:
+    paths = {}
+    for role in sd_convert.ROLES:
+        p = tmp_path / "h5" / f"{role}.h5"
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(role.encode() * 100)
+        paths[role] = p
+    return paths
+
+
+class Worker:
+    """Stands in for the TensorFlow worker process: writes a real file per part."""
+
+    def __init__(self, n_parts: int = 3, fail_on: str | None = None,
+                 psnr: float = 120.0) -> None:
+        self.n_parts, self.fail_on, self.psnr = n_parts, fail_on, psnr
+        self.ran: list[str] = []
+
+    def __call__(self, job, work, cancel, log):  # type: ignore[no-untyped-def]
+        name = job["job"]
+        self.ran.append(name)
+        if name == self.fail_on:
+            raise ModelError(f"Converting {name} stopped: it ran out of memory (killed).")
+        if cancel is not None and cancel.is_set():
+            raise CancelledError("Conversion cancelled.")
+        if name.startswith("unet-"):
+            k = int(name.split("-")[1])
+            file = f"unet_{k}.tflite"
+            ins = ["latent", "timestep_embedding", "context"] if k == 0 else [f"h{k - 1}"]
+            outs = ["noise"] if k == self.n_parts - 1 else [f"h{k}"]
+        else:
+            file, ins, outs = f"{name}.tflite", ["x"], ["y"]
+        path = Path(job["out_dir"]) / file
+        path.write_bytes(name.encode() * 1000)
+        return sd_convert.PartResult(
+            job=name, file=file, inputs=ins, outputs=outs, params=1000, size=path.stat().st_size,
+            sha256=sha256_file(path), seconds=1.0, peak_rss_bytes=2**30, psnr_db=self.psnr,
+            max_abs_error=0.0, n_parts=self.n_parts)
+
+
+def test_interrupted_conversion_resumes_at_the_part_where_it_stopped(
+        sources, tmp_path, monkeypatch) -> None:
+    out = tmp_path / "models" / "sd"
+    crash = Worker(fail_on="unet-1")
+    monkeypatch.setattr(sd_convert, "_run_job", crash)
+    with pytest.raises(ModelError, match="out of memory"):
+        sd_convert.convert_stable_diffusion(sources, out)
+    assert crash.ran == ["text_encoder", "unet-0", "unet-1"]
+    assert not out.exists()  # nothing installed half-way
+
+    resume = Worker()
+    monkeypatch.setattr(sd_convert, "_run_job", resume)
+    statuses: list[tuple[str, str]] = []
+    sd_convert.convert_stable_diffusion(sources, out,
+                                        on_progress=lambda p: statuses.append((p.job, p.status)))
+    assert resume.ran == ["unet-1", "unet-2", "decoder"]
+    assert ("text_encoder", "skipped (already converted)") in statuses
+    m = load_manifest(out)
+    assert [p.file for p in m.unet_parts] == ["unet_0.tflite", "unet_1.tflite", "unet_2.tflite"]
+    assert m.unet_output == "noise" and m.width == 512 and m.latent_shape == (64, 64, 4)
+    assert m.timestep_embedding.dim == 320 and m.licence_name == "CreativeML OpenRAIL-M"
+    assert m.extra["conversion"]["unet-1"]["peak_rss_gib"] == 1.0
+    assert not out.with_name("sd.converting").exists()
+
+
+def test_a_damaged_finished_part_is_converted_again(sources, tmp_path, monkeypatch) -> None:
+    out = tmp_path / "sd"
+    monkeypatch.setattr(sd_convert, "_run_job", Worker(fail_on="decoder"))
+    with pytest.raises(ModelError):
+        sd_convert.convert_stable_diffusion(sources, out)
+    (out.with_name("sd.converting") / "unet_0.tflite").write_bytes(b"damaged")
+    again = Worker()
+    monkeypatch.setattr(sd_convert, "_run_job", again)
+    sd_convert.convert_stable_diffusion(sources, out)
+    assert again.ran == ["unet-0", "decoder"]
+
+
+def test_changed_settings_start_over(sources, tmp_path, monkeypatch) -> None:
+    out = tmp_path / "sd"
+    monkeypatch.setattr(sd_convert, "_run_job", Worker(fail_on="decoder"))
+    with pytest.raises(ModelError):
+        sd_convert.convert_stable_diffusion(sources, out, precision="fp32")
+    again = Worker()
+    monkeypatch.setattr(sd_convert, "_run_job", again)
+    sd_convert.convert_stable_diffusion(sources, out, precision="int8")
+    assert again.ran[0] == "text_encoder"
+
+
+def test_a_part_that_differs_from_keras_is_refused(sources, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(sd_convert, "_run_job", Worker(psnr=9.0))
+    with pytest.raises(ModelError, match="PSNR 9.0 dB, needs 60"):
+        sd_convert.convert_stable_diffusion(sources, tmp_path / "sd")
+
+
+def test_cancel_stops_and_keeps_finished_parts(sources, tmp_path, monkeypatch) -> None:
+    cancel = threading.Event()
+    worker = Worker()
+    monkeypatch.setattr(sd_convert, "_run_job", worker)
+
+    def progress(p: sd_convert.ConvertProgress) -> None:
+        if p.job == "unet-0" and p.status == "done":
+            cancel.set()
+
+    with pytest.raises(CancelledError):
+        sd_convert.convert_stable_diffusion(sources, tmp_path / "sd", on_progress=progress,
+                                            cancel=cancel)
+    state = json.loads((tmp_path / "sd.converting" / ".work" / "convert-state.json").read_text())
+    assert sorted(state["done"]) == ["text_encoder", "unet-0"]
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"precision": "bf16"}, "Unknown precision"),
+    ({"height": 500}, "multiples of 128"),
+    ({"width": 2048}, "multiples of 128"),
+])
+def test_bad_settings_are_refused_before_any_work(sources, tmp_path, kwargs, fragment) -> None:
+    with pytest.raises(InputError, match=fragment):
+        sd_convert.convert_stable_diffusion(sources, tmp_path / "sd", **kwargs)
+
+
+def test_missing_weights_file_is_named(sources, tmp_path) -> None:
+    sources["decoder"].unlink()
+    with pytest.raises(InputError, match="decoder weights file is missing"):
+        sd_convert.convert_stable_diffusion(sources, tmp_path / "sd")
+
+
+@pytest.mark.slow
+def test_worker_failure_message_names_the_part_and_the_log(sources, tmp_path) -> None:
+    job = {"job": "text_encoder", "sources": {k: str(v) for k, v in sources.items()}, "height": 512,
+           "width": 512, "precision": "fp32", "out_dir": str(tmp_path), "work_dir": str(tmp_path),
+           "max_params": 10}
+    log = tmp_path / "convert.log"
+    with pytest.raises(ModelError, match=r"Converting text_encoder stopped: .*Log: .*convert.log"):
+        sd_convert._run_job(job, tmp_path, None, log)
+    assert "could not be read" in log.read_text()  # the real worker's own sentence
+
+
+def test_part_result_round_trips_through_json() -> None:
+    r = Worker()({"job": "decoder", "out_dir": "/tmp"}, None, None, None)
+    assert sd_convert.PartResult(**json.loads(json.dumps(asdict(r)))) == r
