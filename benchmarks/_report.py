@@ -38,7 +38,7 @@ def machine() -> str:
 def commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, cwd=DOC.parent, timeout=10).stdout.strip()
+                              text=True, cwd=DOC.parent, timeout=10, check=False).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "?"
 

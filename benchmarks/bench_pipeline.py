@@ -17,10 +17,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._report import write_section  # noqa: E402
-from parasight_desktop.engine.pipeline import Engine  # noqa: E402
-from parasight_desktop.engine.store import ModelStore  # noqa: E402
-from parasight_desktop.engine.types import GenerationRequest  # noqa: E402
+from benchmarks._report import write_section
+from parasight_desktop.engine.pipeline import Engine
+from parasight_desktop.engine.store import ModelStore
+from parasight_desktop.engine.types import GenerationRequest
 
 STAGES = ("tokenize", "text_encoder", "unet", "unet_per_step", "decoder", "total")
 PROMPT = "a big glowing green serpent in the lake at night"
@@ -58,8 +58,8 @@ def main() -> None:
                              run(eng, name, args.repeats, batch=False)))
                 rows.append((name, threads, f"{d.sampler}, {d.steps} steps, guidance 1",
                              "cond only", run(eng, name, args.repeats, guidance=1.0)))
-    lines = ["| model | threads | settings | guidance passes | tokenize | text encoder | "
-             "UNet (all steps) | UNet per step | decoder | total |",
+    lines = [("| model | threads | settings | guidance passes | tokenize | text encoder | "
+              "UNet (all steps) | UNet per step | decoder | total |"),
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, threads, label, mode, t in rows:
         ms = [f"{t[k] * 1000:.1f} ms" for k in STAGES]

@@ -8,10 +8,7 @@ import threading
 from pathlib import Path
 
 from .engine.errors import InputError
-
-PRECISION_HELP = ("fp32: exact, largest (about 4.3 GB), slowest; fp16: half the size, "
-                  "same speed, tiny differences; int8: dynamic-range, a quarter of the size, "
-                  "fastest on CPU, small visible differences")
+from .engine.sd_convert import PRECISION_HELP, install_name
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -44,18 +41,11 @@ def add_parsers(msub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     conv.add_argument("name", help="catalogue name, e.g. sd-v1.4")
 
 
-def _install_name(base: str, precision: str, size: tuple[int, int], given: str | None) -> str:
-    if given:
-        return given
-    name = base if precision == "fp32" else f"{base}-{precision}"
-    return name if size == (512, 512) else f"{name}-{size[0]}x{size[1]}"
-
-
 def run_conversion(sources: dict[str, Path], args: argparse.Namespace, base: str) -> int:
     from .engine.sd_convert import DEFAULT_MAX_PARAMS, ConvertProgress, convert_stable_diffusion
     from .engine.store import user_models_dir
 
-    name = _install_name(base, args.precision, args.size, args.install_as)
+    name = install_name(base, args.precision, args.size, args.install_as)
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise InputError(f"'{name}' is not a usable model name: use letters, digits, '-', '.'.")
     out = user_models_dir() / name
