@@ -100,16 +100,16 @@ def main() -> None:
             images[precision], latents[precision] = data["image"], data["latent"]
         t = g["timings"]
         gen_rows.append((precision, g, t))
-    lines = [("| precision | load | text encoder | UNet per step (batch of 2) | decoder | total "
+    lines = [("| precision | text encoder | UNet per step (batch of 2) | decoder | total "
               f"({args.steps} steps) | peak memory | image PSNR vs fp32 | final latent rel. error "
-              "vs fp32 |"), "|---|---|---|---|---|---|---|---|---|"]
+              "vs fp32 |"), "|---|---|---|---|---|---|---|---|"]
     for precision, g, t in gen_rows:
         ref, lref = images.get("fp32"), latents.get("fp32")
         q = "—" if ref is None or precision == "fp32" else \
             f"{psnr(ref, images[precision], 255.0):.1f} dB"
         e = "—" if lref is None or precision == "fp32" else \
             f"{np.linalg.norm(latents[precision] - lref) / np.linalg.norm(lref):.2e}"
-        lines.append(f"| {precision} | {g['load_s']:.1f} s | {t['text_encoder']:.2f} s | "
+        lines.append(f"| {precision} | {t['text_encoder']:.2f} s | "
                      f"{t['unet_per_step']:.2f} s | {t['decoder']:.2f} s | {t['total']:.1f} s | "
                      f"{g['peak_rss'] / 2**30:.2f} GiB | {q} | {e} |")
     body = ("Seeded random weights at full size (the real weights cannot be fetched here), "
