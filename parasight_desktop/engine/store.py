@@ -190,7 +190,8 @@ class ModelStore:
     def _info(self, m: ModelManifest) -> ModelInfo:
         builtin = m.folder.resolve().is_relative_to(self._builtin)
         return ModelInfo(
-            name=m.name, display_name=m.display_name, path=m.folder, description=m.description,
+            # The folder's name: the one the store, the CLI and requests use.
+            name=m.folder.name, display_name=m.display_name, path=m.folder, description=m.description,
             licence_name=m.licence_name, licence_text=m.licence_text(), source=m.source,
             width=m.width, height=m.height, defaults=m.defaults, builtin=builtin,
         )

@@ -1,0 +1,1049 @@
+"""The Models dialog: what is installed, what can be downloaded, and making a model of it.
+
+It lists the installed models (the embedded one and the person's own) and the
+catalogue's downloadable ones; shows a catalogue model's licence and needs it accepted
+before downloading; downloads and converts on a background thread of its own (neither
+touches a loaded model, so neither waits behind a generation in the engine thread);
+and removes a person's model after asking. The engine does the work
+(``engine.download``, ``engine.sd_convert``); this module only starts it, shows its
+progress and says how it ended.
+
+One job runs at a time. Cancel sets the job's ``threading.Event`` directly, because a
+queued slot could not run while the worker is busy (practice 7). Closing the dialog
+does not stop a job: it goes on, and the dialog comes back when it ends.
+``models_changed`` tells the main window to reload its list of models.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QScrollArea,
+    QSplitter,
+    QStackedWidget,
+    QTextBrowser,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..engine import catalog, sd_convert
+from ..engine.catalog import CatalogEntry, downloads_dir
+from ..engine.download import (
+    DownloadProgress,
+    download_model,
+    format_bytes,
+    free_bytes,
+    remove_model,
+)
+from ..engine.errors import CancelledError, InputError, ParaSightError
+from ..engine.sd_convert import PRECISION_HELP, ROLES, ConvertProgress, install_name
+from ..engine.store import ModelInfo, ModelStore, user_models_dir
+from .icon import app_icon
+from .message_bar import ERROR, INFO, WARNING, MessageBar
+from .signals import emit
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "fp16", "int8")
+#: Sizes offered for a conversion; the engine takes multiples of 128 from 128 to 1024.
+SIZES = (
+    ((512, 512), "the size Stable Diffusion v1 was trained at"),
+    ((384, 384), "faster, less detail"),
+    ((640, 640), "slower"),
+    ((768, 768), "slower still"),
+    ((512, 768), "portrait"),
+    ((768, 512), "landscape"),
+)
+#: What to call each file a conversion reads, for the import dialog and messages.
+ROLE_LABELS = {"text_encoder": "Text encoder", "diffusion_model": "Diffusion model (UNet)",
+               "decoder": "Decoder"}
+_BAR_STEPS = 1000  # QProgressBar counts in ints: byte counts beyond 2 GB would overflow
+
+
+def precision_tradeoffs() -> dict[str, str]:
+    """``{"fp32": "exact, largest ...", ...}`` from the command line's help, so the dialog
+    and ``parasight models convert --help`` state the same trade-offs."""
+    out = {}
+    for part in PRECISION_HELP.split(";"):
+        name, _, text = part.partition(":")
+        out[name.strip()] = text.strip()
+    return out
+
+
+def format_duration(seconds: float | None) -> str:
+    """``42 s``, ``3 min 05 s``, ``1 h 07 min``; ``?`` while unknown."""
+    if seconds is None:
+        return "?"
+    s = int(seconds + 0.5)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s // 60 % 60:02d} min"
+
+
+def folder_size(path: Path) -> int:
+    try:
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    except OSError:
+        return 0
+
+
+def part_label(job: str) -> str:
+    """``unet-2`` -> ``UNet part 3``; ``text_encoder`` -> ``text encoder``."""
+    if job.startswith("unet-"):
+        return f"UNet part {int(job.split('-')[1]) + 1}"
+    return job.replace("_", " ")
+
+
+# ====================================================================== the worker
+
+
+@dataclass(eq=False)
+class ModelJob:
+    """One download or conversion. ``work(on_progress=..., cancel=...)`` calls the engine."""
+
+    kind: str  # "download" or "convert"
+    name: str  # the catalogue entry downloaded, or the model a conversion installs
+    what: str  # "downloading Stable Diffusion v1.4", for messages
+    work: Callable[..., Any]
+    files: tuple[str, ...] = ()  # a download's file names, in the order they come
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class ModelJobWorker(QObject):
+    """Runs a :class:`ModelJob` in the models thread. Knows the engine call, not the widgets."""
+
+    progress = Signal(object, object)  # job, DownloadProgress or ConvertProgress
+    finished = Signal(object, object)  # job, what the engine returned
+    failed = Signal(object, str)  # job, a sentence for the person
+    cancelled = Signal(object, str)  # job, the engine's sentence (what is kept)
+
+    @Slot(object)
+    def run(self, job: ModelJob) -> None:
+        if job.cancel.is_set():
+            emit(self.cancelled, job, "Cancelled before it started; nothing was changed.")
+            return
+        try:
+            result = job.work(on_progress=lambda report: emit(self.progress, job, report),
+                              cancel=job.cancel)
+        except CancelledError as err:
+            emit(self.cancelled, job, str(err))
+        except ParaSightError as err:
+            emit(self.failed, job, str(err))
+        except OSError as err:
+            emit(self.failed, job,
+                 f"Something on the disk stopped {job.what}: {err}. Check that the folder "
+                 "is writable and has free space, then try again: finished work is kept.")
+        except MemoryError:
+            emit(self.failed, job,
+                 f"There was not enough memory for {job.what}. Close other programs and "
+                 "try again: finished work is kept.")
+        except Exception as err:  # a bug: say so plainly, keep the app alive
+            log.exception("%s failed", job.what)
+            emit(self.failed, job,
+                 f"Something went wrong while {job.what} ({type(err).__name__}: {err}). "
+                 "Try again, and report this if it happens again.")
+        else:
+            emit(self.finished, job, result)
+
+
+# Threads that did not stop in time when their owner went, with their workers: kept
+# referenced until they end, so Python never frees a QThread or QObject still in use.
+_still_running: set[tuple[QThread, ModelJobWorker]] = set()
+
+
+def _stop_thread(thread: QThread, worker: ModelJobWorker, running: list[ModelJob],
+                 timeout_ms: int = 3000) -> bool:
+    """Cancel the job in ``running``, end ``thread``; park both if it outlives the wait."""
+    for job in running:
+        job.cancel.set()
+    if not shiboken6.isValid(thread):  # already gone (the interpreter is exiting)
+        return True
+    thread.quit()
+    if thread.wait(timeout_ms):
+        return True
+    pair = (thread, worker)
+    _still_running.add(pair)
+    thread.finished.connect(lambda: _still_running.discard(pair))
+    log.warning("the models thread did not stop in %d ms", timeout_ms)
+    return False
+
+
+class ModelJobs(QObject):
+    """The GUI-thread side: one models thread, one job at a time, cancel by Event."""
+
+    started = Signal(object)
+    progress = Signal(object, object)
+    finished = Signal(object, object)
+    failed = Signal(object, str)
+    cancelled = Signal(object, str)
+
+    _submit = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._running: list[ModelJob] = []  # the one job running, if any
+        self._closed = False
+        self._thread = QThread()  # no parent: _stop_thread decides when it may be freed
+        self._thread.setObjectName("parasight-models")
+        self._worker = ModelJobWorker()
+        self._worker.moveToThread(self._thread)
+        self._submit.connect(self._worker.run)
+        self._worker.progress.connect(self._on_progress)
+        self._worker.finished.connect(self._on_finished)
+        self._worker.failed.connect(self._on_failed)
+        self._worker.cancelled.connect(self._on_cancelled)
+        self._thread.start()
+        # However this object goes (its dialog deleted, the app quitting), the job is
+        # cancelled and the thread stopped first: Qt aborts on a running QThread's delete.
+        thread, worker, running = self._thread, self._worker, self._running
+        self.destroyed.connect(lambda *_: _stop_thread(thread, worker, running))
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+
+    @property
+    def current(self) -> ModelJob | None:
+        return self._running[0] if self._running else None
+
+    def is_busy(self) -> bool:
+        return bool(self._running)
+
+    @property
+    def models_thread(self) -> QThread:
+        return self._thread
+
+    def start(self, job: ModelJob) -> ModelJob:
+        if self._closed:
+            raise RuntimeError("the models thread is shut down")
+        if self._running:
+            raise RuntimeError("a model job is already running")
+        self._running.append(job)
+        emit(self.started, job)
+        emit(self._submit, job)
+        return job
+
+    def cancel(self) -> bool:
+        """Stop the running job soon (within one read, or one part's worker). Thread-safe."""
+        for job in self._running:
+            job.cancel.set()
+        return bool(self._running)
+
+    def shutdown(self, timeout_ms: int = 3000) -> bool:
+        """Cancel the job and stop the thread; False if it did not stop in time."""
+        if self._closed:
+            return self._thread.isFinished()
+        self._closed = True
+        return _stop_thread(self._thread, self._worker, self._running, timeout_ms)
+
+    def _end(self, job: ModelJob) -> bool:
+        if job not in self._running:
+            return False
+        self._running.remove(job)
+        return True
+
+    @Slot(object, object)
+    def _on_progress(self, job: ModelJob, report: object) -> None:
+        if job in self._running:
+            emit(self.progress, job, report)
+
+    @Slot(object, object)
+    def _on_finished(self, job: ModelJob, result: object) -> None:
+        if self._end(job):
+            emit(self.finished, job, result)
+
+    @Slot(object, str)
+    def _on_failed(self, job: ModelJob, message: str) -> None:
+        if self._end(job):
+            emit(self.failed, job, message)
+
+    @Slot(object, str)
+    def _on_cancelled(self, job: ModelJob, message: str) -> None:
+        if self._end(job):
+            emit(self.cancelled, job, message)
+
+
+# ====================================================================== import dialog
+
+
+class ImportKerasDialog(QDialog):
+    """Three file pickers for KerasCV Stable Diffusion .h5 files a person already has.
+
+    Picking one file fills in the others when the published file names lie beside it.
+    """
+
+    def __init__(self, entry: CatalogEntry, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.entry = entry
+        self.setWindowTitle(f"Import {entry.display_name} files")
+        self.edits: dict[str, QLineEdit] = {}
+        intro = QLabel(
+            f"Choose the three KerasCV files of {html.escape(entry.display_name)} you already "
+            "have. They are converted with the precision and size chosen in the Models "
+            "window; the files themselves are only read.")
+        intro.setWordWrap(True)
+        form = QFormLayout()
+        for role in ROLES:
+            edit = QLineEdit()
+            edit.setObjectName(f"import_{role}")
+            edit.setPlaceholderText(self._published_name(role) or ".h5 file")
+            edit.textChanged.connect(self._update)
+            browse = QPushButton("Browse\u2026")
+            browse.setObjectName(f"browse_{role}")
+            browse.clicked.connect(functools.partial(self._browse, role))
+            row = QHBoxLayout()
+            row.addWidget(edit, 1)
+            row.addWidget(browse)
+            form.addRow(f"{ROLE_LABELS[role]}:", row)
+            self.edits[role] = edit
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok.setText("Import and convert")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(form)
+        layout.addWidget(self.buttons)
+        self.resize(620, 0)
+        self._update()
+
+    def _published_name(self, role: str) -> str:
+        try:
+            return self.entry.file(role).filename
+        except KeyError:
+            return ""
+
+    def sources(self) -> dict[str, Path]:
+        return {role: Path(edit.text().strip()) for role, edit in self.edits.items()}
+
+    def set_path(self, role: str, path: Path) -> None:
+        """Set one file; fill the empty others from the same folder by their published names."""
+        self.edits[role].setText(str(path))
+        for other, edit in self.edits.items():
+            sibling = Path(path).parent / self._published_name(other)
+            if not edit.text().strip() and self._published_name(other) and sibling.is_file():
+                edit.setText(str(sibling))
+
+    def _browse(self, role: str) -> None:
+        current = self.edits[role].text().strip()
+        start = str(Path(current).parent) if current else str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(
+            self, f"Choose the {ROLE_LABELS[role].lower()} file", start,
+            "Keras HDF5 weights (*.h5);;All files (*)")
+        if path:
+            self.set_path(role, Path(path))
+
+    def _update(self) -> None:
+        self.ok.setEnabled(all(edit.text().strip() and Path(edit.text().strip()).is_file()
+                               for edit in self.edits.values()))
+
+
+# ====================================================================== the dialog
+
+_INSTALLED = "installed"
+_CATALOGUE = "catalogue"
+_KEY = Qt.ItemDataRole.UserRole
+
+
+class ModelManagerDialog(QDialog):
+    """Lists, downloads, converts and removes models. Emits ``models_changed`` after a
+    model is installed or removed."""
+
+    models_changed = Signal()
+
+    def __init__(self, store: ModelStore | None = None, parent: QWidget | None = None, *,
+                 mirror: str | None = None) -> None:
+        super().__init__(parent)
+        self.store = store if store is not None else ModelStore()
+        self.mirror = mirror  # None: $PARASIGHT_MODEL_MIRROR or the published URLs
+        self.setWindowTitle("Models")
+        self.setWindowIcon(app_icon())
+        self.setObjectName("modelManager")
+        self._installed: dict[str, ModelInfo] = {}
+        self._accepted: set[str] = set()  # licences accepted while this dialog lives
+        self._entry_shown = ""  # the catalogue entry whose options are on show
+        self._licence_shown = ""
+        try:
+            sd_convert.check_conversion_possible()
+            self.conversion_blocker = ""
+        except InputError as err:
+            self.conversion_blocker = str(err)
+
+        self.jobs = ModelJobs(self)
+        self.jobs.started.connect(self._on_started)
+        self.jobs.progress.connect(self._on_progress)
+        self.jobs.finished.connect(self._on_finished)
+        self.jobs.failed.connect(self._on_failed)
+        self.jobs.cancelled.connect(self._on_cancelled)
+
+        self._build()
+        self.refresh()
+        self.resize(1080, 760)
+
+    # ================================================================ building
+
+    def _build(self) -> None:
+        self.messages = MessageBar()
+        self.tree = QTreeWidget()
+        self.tree.setObjectName("modelList")
+        self.tree.setHeaderLabels(["Model", "Size", "Licence", "Status"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.tree.setAccessibleName("Models")
+        self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.currentItemChanged.connect(lambda *_: self._show_selected())
+
+        self.pages = QStackedWidget()
+        self.empty_page = QLabel("Choose a model on the left.")
+        self.empty_page.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.pages.addWidget(self.empty_page)
+        self.pages.addWidget(self._build_installed_page())
+        self.pages.addWidget(self._scrolled(self._build_catalogue_page()))
+
+        splitter = QSplitter()
+        splitter.addWidget(self.tree)
+        splitter.addWidget(self.pages)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        splitter.setSizes([560, 520])
+        splitter.setChildrenCollapsible(False)
+
+        self.progress_box = self._build_progress()
+        for button in (self.remove_button, self.download_button, self.convert_button,
+                       self.import_button, self.cancel_button):
+            button.setAutoDefault(False)  # Enter must not download, convert or remove
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.messages)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.progress_box)
+        layout.addWidget(buttons)
+
+    @staticmethod
+    def _scrolled(widget: QWidget) -> QScrollArea:
+        area = QScrollArea()
+        area.setWidget(widget)
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # wrap instead
+        return area
+
+    @staticmethod
+    def _wrapping_label(object_name: str = "") -> QLabel:
+        label = QLabel()
+        label.setWordWrap(True)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        if object_name:
+            label.setObjectName(object_name)
+        return label
+
+    def _build_installed_page(self) -> QWidget:
+        page = QWidget()
+        self.installed_title = self._wrapping_label("installedTitle")
+        self.installed_info = self._wrapping_label("installedInfo")
+        self.installed_licence = QTextBrowser()
+        self.installed_licence.setObjectName("installedLicence")
+        self.remove_button = QPushButton("&Remove\u2026")
+        self.remove_button.setObjectName("removeButton")
+        self.remove_button.setToolTip("Delete this model's folder (downloads are kept)")
+        self.remove_button.clicked.connect(self.remove_selected)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.remove_button)
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.installed_title)
+        layout.addWidget(self.installed_info)
+        layout.addWidget(QLabel("Licence:"))
+        layout.addWidget(self.installed_licence, 1)
+        layout.addLayout(row)
+        return page
+
+    def _build_catalogue_page(self) -> QWidget:
+        page = QWidget()
+        self.entry_title = self._wrapping_label("entryTitle")
+        self.entry_info = self._wrapping_label("entryInfo")
+        self.entry_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.entry_info.setOpenExternalLinks(True)
+
+        # 1. Download: the licence, accepted, then the files.
+        download_box = QGroupBox("Download")
+        self.licence_view = QTextBrowser()
+        self.licence_view.setObjectName("licenceText")
+        self.licence_view.setOpenExternalLinks(True)
+        self.licence_view.setMinimumHeight(130)
+        self.accept_box = QCheckBox()
+        self.accept_box.setObjectName("acceptLicence")
+        self.accept_box.toggled.connect(self._on_accept_toggled)
+        self.optional_box = QCheckBox()
+        self.optional_box.setObjectName("includeOptional")
+        self.download_button = QPushButton("&Download")
+        self.download_button.setObjectName("downloadButton")
+        self.download_button.clicked.connect(self.download)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.download_button)
+        box = QVBoxLayout(download_box)
+        box.addWidget(self.licence_view, 1)
+        box.addWidget(self.accept_box)
+        box.addWidget(self.optional_box)
+        box.addLayout(row)
+
+        # 2. Convert: precision (with its trade-offs) and size, from downloads or own files.
+        convert_box = QGroupBox("Convert for ParaSight (TensorFlow Lite)")
+        self.precision_group = QButtonGroup(self)
+        self.precision_buttons: dict[str, QRadioButton] = {}
+        grid = QGridLayout()
+        grid.setColumnStretch(1, 1)
+        tradeoffs = precision_tradeoffs()
+        for i, precision in enumerate(PRECISIONS):
+            button = QRadioButton(precision)
+            button.setObjectName(f"precision_{precision}")
+            self.precision_group.addButton(button, i)
+            self.precision_buttons[precision] = button
+            tradeoff = QLabel(tradeoffs.get(precision, ""))
+            tradeoff.setObjectName(f"tradeoff_{precision}")
+            tradeoff.setWordWrap(True)
+            tradeoff.setBuddy(button)
+            grid.addWidget(button, i, 0, Qt.AlignmentFlag.AlignTop)
+            grid.addWidget(tradeoff, i, 1)
+        self.precision_group.idToggled.connect(lambda *_: self._updateinstall_name())
+        self.size_combo = QComboBox()
+        self.size_combo.setObjectName("sizeCombo")
+        self.size_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.size_combo.setMinimumContentsLength(16)
+        for (w, h), note in SIZES:
+            self.size_combo.addItem(f"{w} \u00d7 {h}  ({note})", f"{w}x{h}")
+        self.size_combo.currentIndexChanged.connect(lambda *_: self._updateinstall_name())
+        size_row = QHBoxLayout()
+        size_row.addWidget(QLabel("Image size:"))
+        size_row.addWidget(self.size_combo, 1)
+        self.install_name_label = self._wrapping_label("installName")
+        self.convert_note = self._wrapping_label("convertNote")
+        self.convert_note.setText(
+            "Conversion runs on this computer, one part at a time; it can take half an hour "
+            "or more and up to about 12 GB of memory. A stopped conversion resumes at the "
+            "part where it stopped.")
+        self.conversion_blocker_label = self._wrapping_label("conversionBlocker")
+        self.conversion_blocker_label.setText(self.conversion_blocker)
+        self.conversion_blocker_label.setVisible(bool(self.conversion_blocker))
+        self.conversion_blocker_label.setStyleSheet(
+            "background: rgba(220, 50, 47, 40); border: 1px solid rgb(220, 50, 47); "
+            "border-radius: 3px; padding: 6px;")
+        self.convert_button = QPushButton("&Convert downloaded files")
+        self.convert_button.setObjectName("convertButton")
+        self.convert_button.clicked.connect(self.convert_downloaded)
+        self.import_button = QPushButton("&Import KerasCV files\u2026")
+        self.import_button.setObjectName("importButton")
+        self.import_button.setToolTip("Convert the .h5 files, if you already have them")
+        self.import_button.clicked.connect(self.ask_import)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.import_button)
+        buttons.addWidget(self.convert_button)
+        cbox = QVBoxLayout(convert_box)
+        cbox.addWidget(QLabel("Precision:"))
+        cbox.addLayout(grid)
+        cbox.addLayout(size_row)
+        cbox.addWidget(self.install_name_label)
+        cbox.addWidget(self.convert_note)
+        cbox.addWidget(self.conversion_blocker_label)
+        cbox.addLayout(buttons)
+
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.entry_title)
+        layout.addWidget(self.entry_info)
+        layout.addWidget(download_box, 1)
+        layout.addWidget(convert_box)
+        return page
+
+    def _build_progress(self) -> QGroupBox:
+        group = QGroupBox()
+        group.setObjectName("progressBox")
+        self.progress_title = QLabel()
+        self.progress_title.setObjectName("progressTitle")
+        self.progress_detail = QLabel()
+        self.progress_detail.setObjectName("progressDetail")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setObjectName("progressBar")
+        self.progress_bar.setTextVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancelButton")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.parts_log = QListWidget()
+        self.parts_log.setObjectName("partsLog")
+        self.parts_log.setMaximumHeight(110)
+        hint = QLabel("You can close this window: the work goes on, and the window comes "
+                      "back when it ends.")
+        hint.setWordWrap(True)
+        hint.setEnabled(False)  # greyed: a note, not a control
+        row = QHBoxLayout()
+        row.addWidget(self.progress_bar, 1)
+        row.addWidget(self.cancel_button)
+        layout = QVBoxLayout(group)
+        layout.addWidget(self.progress_title)
+        layout.addLayout(row)
+        layout.addWidget(self.progress_detail)
+        layout.addWidget(self.parts_log)
+        layout.addWidget(hint)
+        group.hide()
+        return group
+
+    # ================================================================ state
+
+    def refresh(self) -> None:
+        """Read the installed models and the downloads again; keep the selection."""
+        key = self._selected_key()
+        try:
+            infos = self.store.list_models()
+        except (ParaSightError, OSError) as err:
+            infos = []
+            self.messages.show_message(str(err), ERROR)
+        self._installed = {i.name: i for i in infos}
+        self.tree.blockSignals(True)
+        self.tree.clear()
+        installed = QTreeWidgetItem(self.tree, ["Installed"])
+        for info in infos:
+            kind = "embedded" if info.builtin else "installed"
+            item = QTreeWidgetItem(installed, [
+                info.display_name, format_bytes(folder_size(info.path)), info.licence_name,
+                kind])
+            item.setData(0, _KEY, (_INSTALLED, info.name))
+            item.setToolTip(0, f"{info.name}: {info.path}")
+        if not infos:
+            QTreeWidgetItem(installed, ["No model is installed."]).setDisabled(True)
+        available = QTreeWidgetItem(self.tree, ["Available to download"])
+        for entry in catalog.CATALOG.values():
+            approx = entry.approx_bytes()
+            item = QTreeWidgetItem(available, [
+                entry.display_name, f"\u2248{format_bytes(approx)}" if approx else "?",
+                entry.licence_name, self._download_status(entry, short=True)])
+            item.setData(0, _KEY, (_CATALOGUE, entry.name))
+            item.setToolTip(0, entry.description)
+        for group in (installed, available):
+            group.setFlags(Qt.ItemFlag.ItemIsEnabled)  # a heading, not a choice
+            font = group.font(0)
+            font.setBold(True)
+            group.setFont(0, font)
+            group.setFirstColumnSpanned(True)
+        self.tree.expandAll()
+        self.tree.blockSignals(False)
+        if not self.select(key) and not self.select((_INSTALLED, "")):
+            self._show_selected()
+
+    def select(self, key: tuple[str, str] | None) -> bool:
+        """Select the model with ``key`` ((kind, name); name "" is the first of kind)."""
+        if key is None:
+            return False
+        for item in self._items():
+            found = item.data(0, _KEY)
+            if found and found[0] == key[0] and (found[1] == key[1] or not key[1]):
+                if item is self.tree.currentItem():
+                    self._show_selected()  # no currentItemChanged to do it
+                else:
+                    self.tree.setCurrentItem(item)
+                return True
+        return False
+
+    def _items(self) -> list[QTreeWidgetItem]:
+        """Every model row, under both headings."""
+        items = []
+        for i in range(self.tree.topLevelItemCount()):
+            group = self.tree.topLevelItem(i)
+            if group is not None:
+                items += [c for j in range(group.childCount())
+                          if (c := group.child(j)) is not None]
+        return items
+
+    def _selected_key(self) -> tuple[str, str] | None:
+        item = self.tree.currentItem()
+        data = item.data(0, _KEY) if item is not None else None
+        return (str(data[0]), str(data[1])) if data else None
+
+    def selected_entry(self) -> CatalogEntry | None:
+        key = self._selected_key()
+        if key is None or key[0] != _CATALOGUE:
+            return None
+        return catalog.CATALOG.get(key[1])
+
+    def selected_model(self) -> ModelInfo | None:
+        key = self._selected_key()
+        if key is None or key[0] != _INSTALLED:
+            return None
+        return self._installed.get(key[1])
+
+    def _download_status(self, entry: CatalogEntry, short: bool = False) -> str:
+        folder = downloads_dir(entry.name)
+        files = entry.wanted()
+        have = sum((folder / f.filename).is_file() for f in files)
+        partial = any((folder / (f.filename + ".part")).is_file() for f in files)
+        if have == len(files):
+            status = "downloaded"
+        elif have or partial:
+            status = "partly downloaded"
+        else:
+            status = "not downloaded"
+        if short:
+            return status
+        made = [n for n in self._installed
+                if n == entry.name or n.startswith(entry.name + "-")]
+        return status + (f", installed as {', '.join(made)}" if made else "")
+
+    def _downloaded_sources(self, entry: CatalogEntry) -> dict[str, Path] | None:
+        folder = downloads_dir(entry.name)
+        paths = {}
+        for role in ROLES:
+            try:
+                path = folder / entry.file(role).filename
+            except KeyError:
+                return None
+            if not path.is_file():
+                return None
+            paths[role] = path
+        return paths
+
+    # ================================================================ the details pane
+
+    def _show_selected(self) -> None:
+        entry, info = self.selected_entry(), self.selected_model()
+        if info is not None:
+            self._show_installed(info)
+            self.pages.setCurrentIndex(1)
+        elif entry is not None:
+            self._show_entry(entry)
+            self.pages.setCurrentIndex(2)
+        else:
+            self.pages.setCurrentIndex(0)
+        self._update_buttons()
+
+    def _show_installed(self, info: ModelInfo) -> None:
+        e = html.escape
+        self.installed_title.setText(f"<h3>{e(info.display_name)}</h3>")
+        where = ("Embedded in ParaSight; it cannot be removed." if info.builtin
+                 else f"Installed in {e(str(info.path))}")
+        self.installed_info.setText(
+            f"<p>{e(info.description)}</p>"
+            f"<p><b>Name:</b> {e(info.name)}<br><b>Image size:</b> {info.width} \u00d7 "
+            f"{info.height}<br><b>On disk:</b> {format_bytes(folder_size(info.path))}<br>"
+            f"<b>Licence:</b> {e(info.licence_name)}<br>{where}</p>")
+        self.installed_licence.setPlainText(info.licence_text or info.licence_name)
+
+    def _show_entry(self, entry: CatalogEntry) -> None:
+        e = html.escape
+        folder = downloads_dir(entry.name)
+        self.entry_title.setText(f"<h3>{e(entry.display_name)}</h3>")
+        self.entry_info.setText(
+            f"<p>{e(entry.description)}</p>"
+            f"<p><b>Size:</b> {e(entry.size_note)}<br>"
+            f"<b>Free space</b> where it goes: {format_bytes(free_bytes(folder))} "
+            f"({e(str(folder))})<br><b>Status:</b> {e(self._download_status(entry))}<br>"
+            f"<b>Licence:</b> {e(entry.licence_name)} "
+            f"(<a href=\"{e(entry.licence_url)}\">full text</a>)</p>")
+        text = entry.licence_text
+        if text != self._licence_shown:  # laying out the licence again would be wasted work
+            self._licence_shown = text
+            if entry.licence_file.endswith(".md"):  # headings two levels down: it is a pane
+                self.licence_view.setMarkdown(
+                    re.sub(r"^(#{1,4}) ", r"\1## ", text, flags=re.MULTILINE))
+            else:
+                self.licence_view.setPlainText(text)
+        self.accept_box.blockSignals(True)
+        self.accept_box.setText(f"I have read the {entry.licence_name} licence and accept it")
+        self.accept_box.setChecked(entry.name in self._accepted)
+        self.accept_box.blockSignals(False)
+        optional = [f for f in entry.files if f.optional]
+        self.optional_box.setVisible(bool(optional))
+        if optional:
+            size = sum(f.size or f.approx_size or 0 for f in optional)
+            roles = ", ".join(f.role.replace("_", " ") for f in optional)
+            self.optional_box.setText(f"Also the {roles} (\u2248{format_bytes(size)}; "
+                                      "not needed to make images)")
+        if self.precision_group.checkedButton() is None or self._entry_shown != entry.name:
+            self.precision_buttons.get(entry.default_precision,
+                                       self.precision_buttons["fp32"]).setChecked(True)
+            index = self.size_combo.findData(f"{entry.width}x{entry.height}")
+            self.size_combo.setCurrentIndex(max(index, 0))
+        self._entry_shown = entry.name
+        self._updateinstall_name()
+
+    def precision(self) -> str:
+        button = self.precision_group.checkedButton()
+        return button.text() if button is not None else "fp32"
+
+    def image_size(self) -> tuple[int, int]:
+        w, _, h = str(self.size_combo.currentData() or "512x512").partition("x")
+        return int(w), int(h)
+
+    def install_name(self, entry: CatalogEntry) -> str:
+        return install_name(entry.name, self.precision(), self.image_size(), None)
+
+    def _updateinstall_name(self) -> None:
+        entry = self.selected_entry()
+        if entry is None:
+            return
+        name = self.install_name(entry)
+        replaces = " It replaces the model of that name now installed." \
+            if (user_models_dir() / name).exists() else ""
+        self.install_name_label.setText(
+            f"Installs as <b>{html.escape(name)}</b> in "
+            f"{html.escape(str(user_models_dir()))}.{replaces}")
+
+    def _on_accept_toggled(self, checked: bool) -> None:
+        entry = self.selected_entry()
+        if entry is not None:
+            (self._accepted.add if checked else self._accepted.discard)(entry.name)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        busy = self.jobs.is_busy()
+        entry, info = self.selected_entry(), self.selected_model()
+        self.remove_button.setEnabled(not busy and info is not None and not info.builtin)
+        can_convert = not busy and not self.conversion_blocker and entry is not None
+        self.download_button.setEnabled(not busy and entry is not None
+                                        and self.accept_box.isChecked())
+        self.convert_button.setEnabled(can_convert and entry is not None
+                                       and self._downloaded_sources(entry) is not None)
+        self.import_button.setEnabled(can_convert)
+        if entry is not None and not self.accept_box.isChecked():
+            self.download_button.setToolTip("Read the licence and accept it first")
+        else:
+            self.download_button.setToolTip("Download the model's files (a stopped download "
+                                            "resumes where it stopped)")
+
+    # ================================================================ commands
+
+    def download(self) -> ModelJob | None:
+        """Download the selected catalogue model on the models thread."""
+        entry = self.selected_entry()
+        if entry is None or self.jobs.is_busy():
+            return None
+        if not self.accept_box.isChecked():
+            self.messages.show_message(
+                f"Read the {entry.licence_name} licence and tick 'I accept' to download "
+                f"{entry.display_name}.", WARNING)
+            return None
+        include = not self.optional_box.isHidden() and self.optional_box.isChecked()
+        work = functools.partial(download_model, entry, accept_licence=True,
+                                 include_optional=include, mirror=self.mirror)
+        files = tuple(f.filename for f in entry.wanted(include))
+        return self._start(ModelJob("download", entry.name,
+                                    f"downloading {entry.display_name}", work, files))
+
+    def convert_downloaded(self) -> ModelJob | None:
+        """Convert the selected catalogue model's downloaded files."""
+        entry = self.selected_entry()
+        if entry is None:
+            return None
+        sources = self._downloaded_sources(entry)
+        if sources is None:
+            self.messages.show_message(
+                f"{entry.display_name} is not downloaded yet: accept its licence and press "
+                "Download first, or import files you already have.", WARNING)
+            return None
+        return self.convert(entry, sources)
+
+    def ask_import(self) -> ImportKerasDialog | None:
+        entry = self.selected_entry()
+        if entry is None:
+            return None
+        dialog = ImportKerasDialog(entry, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.convert(entry, dialog.sources()))
+        dialog.open()
+        return dialog
+
+    def convert(self, entry: CatalogEntry, sources: dict[str, Path]) -> ModelJob | None:
+        """Convert ``sources`` (KerasCV .h5 files by role) with the chosen precision and size."""
+        if self.jobs.is_busy():
+            return None
+        if self.conversion_blocker:
+            self.messages.show_message(self.conversion_blocker, ERROR)
+            return None
+        precision, (w, h) = self.precision(), self.image_size()
+        name = self.install_name(entry)
+        out = user_models_dir() / name
+        if out.exists() and not self._confirm(
+                "Replace model",
+                f"A model called '{name}' is installed. Converting replaces it; go on?"):
+            return None
+        label = f"{entry.display_name} ({precision}"
+        label += ")" if (w, h) == (entry.width, entry.height) else f", {w}\u00d7{h})"
+        work = functools.partial(
+            sd_convert.convert_stable_diffusion, dict(sources), out, name=name,
+            display_name=label, precision=precision, height=h, width=w)
+        return self._start(ModelJob("convert", name, f"converting {label}", work))
+
+    def remove_selected(self) -> bool:
+        """Remove the selected (non-embedded) model, after asking."""
+        info = self.selected_model()
+        if info is None or info.builtin or self.jobs.is_busy():
+            return False
+        size = format_bytes(folder_size(info.path))
+        if not self._confirm(
+                "Remove model",
+                f"Remove {info.display_name} ({info.name})? This deletes {info.path} "
+                f"({size}). Downloaded files, if any, are kept."):
+            return False
+        try:
+            removed = remove_model(info.name)
+        except ParaSightError as err:
+            self.messages.show_message(str(err), ERROR)
+            return False
+        freed = format_bytes(sum(n for _, n in removed))
+        self.messages.show_message(f"Removed {info.display_name} ({freed} freed).", INFO)
+        self.refresh()
+        emit(self.models_changed)
+        return True
+
+    def cancel(self) -> None:
+        """Stop the running download or conversion; what is finished is kept."""
+        if self.jobs.cancel():
+            self.cancel_button.setEnabled(False)
+            self.progress_title.setText(self.progress_title.text() + " \u2014 stopping\u2026")
+
+    def shutdown(self, timeout_ms: int = 3000) -> bool:
+        """Cancel any job and stop the models thread (the app does this when it quits)."""
+        return self.jobs.shutdown(timeout_ms)
+
+    def _confirm(self, title: str, text: str) -> bool:
+        answer = QMessageBox.question(self, title, text)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _start(self, job: ModelJob) -> ModelJob:
+        self.messages.clear()
+        return self.jobs.start(job)
+
+    # ================================================================ job reports
+
+    def _on_started(self, job: ModelJob) -> None:
+        self.parts_log.clear()
+        self.parts_log.setVisible(job.kind == "convert")
+        self.progress_title.setText(job.what[0].upper() + job.what[1:])
+        self.progress_detail.setText("Starting\u2026")
+        self.progress_bar.setRange(0, 0)
+        self.cancel_button.setEnabled(True)
+        self.progress_box.show()
+        self._update_buttons()
+
+    def _on_progress(self, job: ModelJob, report: object) -> None:
+        if isinstance(report, DownloadProgress):
+            self._show_download(job, report)
+        elif isinstance(report, ConvertProgress):
+            self._show_conversion(report)
+
+    def _show_download(self, job: ModelJob, p: DownloadProgress) -> None:
+        names = job.files
+        where = f" (file {names.index(p.file) + 1} of {len(names)})" if p.file in names else ""
+        total = format_bytes(p.total_bytes) if p.total_bytes is not None else "?"
+        text = f"{p.file}{where}: {format_bytes(p.done_bytes)} of {total}"
+        if p.verifying:
+            text += " \u2014 checking its sha256\u2026"
+            self.progress_bar.setRange(0, 0)
+        else:
+            if p.speed_bps > 0:
+                text += f" \u00b7 {format_bytes(p.speed_bps)}/s"
+            if p.eta_s is not None:
+                text += f" \u00b7 {format_duration(p.eta_s)} left"
+            if p.total_bytes:
+                self.progress_bar.setRange(0, _BAR_STEPS)
+                self.progress_bar.setValue(round(_BAR_STEPS * p.done_bytes / p.total_bytes))
+            else:
+                self.progress_bar.setRange(0, 0)
+        self.progress_detail.setText(text)
+
+    def _show_conversion(self, p: ConvertProgress) -> None:
+        total = str(p.total) if p.total is not None else "?"
+        line = f"Part {p.index} of {total}: {part_label(p.job)} \u2014 {p.status}"
+        r = p.result
+        if r is not None and p.status == "done":
+            psnr = f", {r.psnr_db:.1f} dB against Keras" if r.psnr_db is not None else ""
+            line += (f" ({r.params / 1e6:.0f}M parameters, {format_duration(r.seconds)}, "
+                     f"peak {r.peak_rss_bytes / 2**30:.1f} GiB{psnr})")
+        self.parts_log.addItem(line)
+        self.parts_log.scrollToBottom()
+        self.progress_detail.setText(line)
+        if p.total is None:
+            self.progress_bar.setRange(0, 0)
+        else:
+            self.progress_bar.setRange(0, p.total)
+            self.progress_bar.setValue(p.index - 1 if p.status == "converting" else p.index)
+
+    def _ended(self) -> None:
+        self.progress_box.hide()
+        self.refresh()
+        self._update_buttons()
+        if not self.isVisible():  # closed while it ran: come back to say how it ended
+            self.show()
+            self.raise_()
+
+    def _on_finished(self, job: ModelJob, result: object) -> None:
+        if job.kind == "download":
+            entry = catalog.CATALOG.get(job.name)
+            shown = entry.display_name if entry is not None else job.name
+            text = (f"{shown} is downloaded to {downloads_dir(job.name)}. Next, choose a "
+                    "precision and size and press Convert.")
+            if self.conversion_blocker:
+                text = f"{shown} is downloaded to {downloads_dir(job.name)}. " \
+                       + self.conversion_blocker
+            self.messages.show_message(text, INFO)
+            self._ended()
+            return
+        self.messages.show_message(
+            f"Installed '{job.name}' in {result}. Choose it in the main window's model list "
+            "to make images with it.", INFO)
+        self._ended()
+        self.select((_INSTALLED, job.name))
+        emit(self.models_changed)
+
+    def _on_failed(self, job: ModelJob, message: str) -> None:
+        self.messages.show_message(message, ERROR)
+        self._ended()
+
+    def _on_cancelled(self, job: ModelJob, message: str) -> None:
+        self.messages.show_message(message, WARNING)
+        self._ended()
+
+    # ================================================================ Qt events
+
+    def showEvent(self, event: QShowEvent) -> None:
+        if not self.jobs.is_busy():
+            self.refresh()  # files may have changed while it was closed (the command line)
+        super().showEvent(event)

@@ -1,0 +1,146 @@
+"""Start ParaSight under Xvfb, make a few images, and save the window to docs/screenshot.png.
+
+    .venv/bin/python tools/screenshot.py [--model-dir DIR] [--out docs/screenshot.png]
+
+Without a display it starts its own Xvfb (``apt-get install xvfb``) and runs Qt's xcb
+platform on it, so the picture is what a desktop shows (minus the window frame). The
+model is the store's default (the embedded ParaSight Mini); ``--model-dir`` points at
+another model folder, e.g. ``tests/data/tiny-model`` before the embedded one exists.
+Settings, history and the share folder live in a temporary folder, never the user's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SIZE = (1360, 860)
+SEED = 1
+IMAGES = (
+    ("a huge glowing orange winged creature in the night sky with many eyes",
+     {"where": "Marfa, Texas", "when": "31 Oct 2025, 9 pm"}),
+    ("a small purple blob with three eyes in the snow",
+     {"where": "Hessdalen valley", "when": "last winter"}),
+    ("a tall shadow figure on a city street at night",
+     {"where": "Point Pleasant, WV", "when": "2 Aug 2025, 23:40"}),
+    ("a glowing orb of light in the forest",
+     {"where": "Kielder Forest, Northumberland", "when": "3 Mar 2025, about 2 am"}),
+    ("a big green serpent with two eyes in the lake",
+     {"where": "Loch Ness, north shore", "when": "14 Sep 2025, dusk"}),
+)
+
+
+def start_xvfb() -> subprocess.Popen[bytes]:
+    """An Xvfb server on the first free display; DISPLAY is set to it."""
+    if shutil.which("Xvfb") is None:
+        raise SystemExit("Xvfb is not installed: apt-get install -y xvfb")
+    for display in range(99, 120):
+        if Path(f"/tmp/.X11-unix/X{display}").exists() or Path(f"/tmp/.X{display}-lock").exists():
+            continue
+        proc = subprocess.Popen(
+            ["Xvfb", f":{display}", "-screen", "0", f"{SIZE[0] + 40}x{SIZE[1] + 40}x24",
+             "-nolisten", "tcp"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        for _ in range(50):
+            if Path(f"/tmp/.X11-unix/X{display}").exists():
+                os.environ["DISPLAY"] = f":{display}"
+                return proc
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        proc.kill()
+        proc.wait()
+    raise SystemExit("could not start Xvfb")
+
+
+def run(out: Path, model_dir: Path | None, steps: int | None) -> int:
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from parasight_desktop.engine.pipeline import Engine
+    from parasight_desktop.engine.store import ModelStore
+    from parasight_desktop.ui.app import make_application
+    from parasight_desktop.ui.main_window import MainWindow
+    from parasight_desktop.ui.settings import AppSettings
+
+    app = make_application(["parasight"])
+    with tempfile.TemporaryDirectory(prefix="parasight-shot-") as tmp:
+        settings = AppSettings(Path(tmp) / "settings.ini")
+        settings.data_dir = Path(tmp) / "data"
+        settings.share_folder = Path(tmp) / "share"
+        store = ModelStore([model_dir]) if model_dir is not None else ModelStore()
+        window = MainWindow(settings, store=store, engine=Engine(store))
+        window.resize(*SIZE)
+        window.show()
+        if model_dir is not None:
+            window.controls.select_model(model_dir.name)
+
+        finished: list[object] = []
+        window.queue.finished.connect(lambda *args: finished.append(args))
+        for seed, (prompt, sighting) in enumerate(IMAGES, start=SEED):
+            window.describe.set_values(prompt, "cartoon, text, watermark", sighting)
+            window.controls.set_seed(seed, lock=True)  # the same picture every run
+            if steps:
+                window.controls.steps.setValue(steps)
+            if window.generate() is None:
+                print(window.messages.text(), file=sys.stderr)
+                return 1
+        loop = QEventLoop()
+        poll = QTimer()
+        poll.timeout.connect(lambda: len(finished) == len(IMAGES) and loop.quit())
+        poll.start(100)
+        QTimer.singleShot(30 * 60 * 1000, loop.quit)
+        loop.exec()
+        poll.stop()
+        if len(finished) != len(IMAGES):
+            print("timed out waiting for the images", file=sys.stderr)
+            return 1
+        # Leave the form showing the last description, the way a person would see it.
+        window.messages.clear()
+        window.statusBar().clearMessage()
+        for _ in range(20):
+            app.processEvents()
+            time.sleep(0.02)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not window.grab().save(str(out), "PNG"):
+            print(f"could not write {out}", file=sys.stderr)
+            return 1
+        print(out)
+        window.close()
+        QApplication.processEvents()
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
+    parser.add_argument("--model-dir", type=Path, help="a model folder (default: the store's)")
+    parser.add_argument("--steps", type=int, help="steps per image (default: the model's)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the first image (default 1)")
+    args = parser.parse_args()
+    xvfb = None
+    if not os.environ.get("DISPLAY"):
+        xvfb = start_xvfb()
+    os.environ["QT_QPA_PLATFORM"] = "xcb"
+    try:
+        global SEED
+        SEED = args.seed
+        return run(args.out.resolve(), args.model_dir, args.steps)
+    finally:
+        if xvfb is not None:
+            xvfb.terminate()
+            xvfb.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
