@@ -131,3 +131,16 @@ def test_console_script_runs_in_a_fresh_process(installed_tiny, tmp_path) -> Non
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert out.is_file()
+
+
+def test_generate_without_a_model_uses_the_embedded_mini_model(tmp_path, capsys) -> None:
+    out = tmp_path / "snow.png"
+    assert main(["generate", "a red blob in the snow", "--seed", "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    meta = read_png_metadata(out)
+    assert meta.settings is not None and meta.settings.model_name == "parasight-mini"
+    pixels = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert pixels.shape == (128, 128, 3)
+    # The embedded model draws what it is told: more red than green or blue.
+    r, g, b = (pixels[..., i].mean() for i in range(3))
+    assert r > g and r > b
