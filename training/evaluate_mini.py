@@ -1,0 +1,232 @@
+"""Score ParaSight Mini with the judge: ``python -m training.evaluate_mini``.
+
+200 prompts (152 with colour-and-kind pairs seen in training, 48 with the held-out
+pairs), 2 seeds each, generated through the app's own pipeline
+(``parasight_desktop.engine.pipeline.Engine``) at the model's default settings. The
+judge reads colour, setting, kind (and eyes, size, glow) back from every image;
+accuracy is reported for seen and held-out pairs separately. Diversity is the mean
+absolute pixel difference (0..1) between the two seeds of a prompt, beside the same
+figure for two renders of the same attributes.
+
+Writes ``training/eval/mini_eval.json`` and the example grid ``docs/mini_examples.png``.
+``--sweep`` instead scores a few guidance settings on every fourth prompt (one seed),
+to choose the defaults written into the manifest; it writes ``mini_sweep.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .captions import KIND_WORDS, caption
+from .judge import HEADS, load_judge, predict
+from .render import (
+    COLOURS,
+    EYES,
+    HELD_OUT,
+    KINDS,
+    SETTINGS,
+    SIZES,
+    Sighting,
+    render,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "eval" / "mini_eval.json"
+SWEEP = RESULTS.with_name("mini_sweep.json")
+GRID = REPO / "docs" / "mini_examples.png"
+SEEDS = (1, 2)
+TARGETS = {"colour": 0.90, "setting": 0.90, "kind": 0.80}
+
+
+def prompts(n_seen: int = 152, n_held: int = 48, seed: int = 7) -> list[tuple[str, Sighting]]:
+    """Balanced prompts: colours, kinds and settings cycled so each appears evenly."""
+    rng = np.random.default_rng(seed)
+    out: list[tuple[str, Sighting]] = []
+    seen_pairs = [(c, k) for c in COLOURS for k in KINDS if (c, k) not in HELD_OUT]
+    held_pairs = sorted(HELD_OUT)
+    for n, pairs in ((n_seen, seen_pairs), (n_held, held_pairs)):
+        order = rng.permutation(len(pairs))
+        for i in range(n):
+            colour, kind = pairs[order[i % len(pairs)]]
+            s = Sighting(colour, kind, EYES[rng.integers(len(EYES))],
+                         SIZES[rng.integers(len(SIZES))], SETTINGS[i % len(SETTINGS)],
+                         bool(rng.integers(2)))
+            while True:  # phrasing from the grammar, but one that names the kind
+                text = caption(s, rng)
+                if any(w in text for w in KIND_WORDS[kind]):
+                    break
+            out.append((text, s))
+    return out
+
+
+def make_engine() -> Any:
+    from parasight_desktop.engine.pipeline import Engine
+    from parasight_desktop.engine.store import ModelStore, builtin_models_dir
+
+    return Engine(ModelStore(roots=[builtin_models_dir()], hash_cache=None))
+
+
+def generate_all(engine: Any, items: list[tuple[str, Sighting]], seeds: tuple[int, ...],
+                 **settings: Any) -> tuple[np.ndarray, list[float]]:
+    from parasight_desktop.engine.types import GenerationRequest
+
+    images, seconds = [], []
+    for text, _ in items:
+        for seed in seeds:
+            r = engine.generate(GenerationRequest(prompt=text, seed=seed, model="parasight-mini",
+                                                  **settings))
+            images.append(r.image)
+            seconds.append(r.timings["total"])
+    return np.stack(images), seconds
+
+
+def score(judge: Any, images: np.ndarray, items: list[tuple[str, Sighting]], n_seeds: int
+          ) -> dict[str, Any]:
+    preds = predict(judge, images)
+    truth = [s for _, s in items for _ in range(n_seeds)]
+    held = np.array([s.held_out for s in truth])
+    report: dict[str, Any] = {}
+    for group, mask in (("seen", ~held), ("held_out", held), ("all", np.ones_like(held))):
+        if not mask.any():
+            continue
+        accs = {}
+        for attr in HEADS:
+            y = np.array([s.labels()[attr] for s in truth])
+            accs[attr] = round(float(np.mean(preds[attr][mask] == y[mask])), 4)
+        report[group] = {"images": int(mask.sum()), "accuracy": accs}
+    report["predicted"] = {k: v.tolist() for k, v in preds.items()}
+    return report
+
+
+def diversity(images: np.ndarray, n_seeds: int) -> float:
+    """Mean absolute pixel difference (0..1) between the seeds of each prompt."""
+    x = images.reshape(-1, n_seeds, *images.shape[1:]).astype(np.float32) / 255.0
+    return float(np.mean(np.abs(x[:, 0] - x[:, 1])))
+
+
+def render_diversity(items: list[tuple[str, Sighting]]) -> float:
+    pairs = np.stack([np.stack([render(s, 1), render(s, 2)]) for _, s in items[:100]])
+    return diversity(pairs.reshape(-1, *pairs.shape[2:]), 2)
+
+
+def save_grid(images: np.ndarray, labels: list[str], path: Path, cols: int = 4,
+              scale: int = 2) -> None:
+    """Images at ``scale``x with their prompt written under each."""
+    from PIL import Image, ImageDraw
+
+    h = images.shape[1] * scale
+    text_h = 34
+    rows = int(np.ceil(len(images) / cols))
+    grid = Image.new("RGB", (cols * h, rows * (h + text_h)), (255, 255, 255))
+    d = ImageDraw.Draw(grid)
+    for k, (im, label) in enumerate(zip(images, labels)):
+        r, c = divmod(k, cols)
+        grid.paste(Image.fromarray(im).resize((h, h), Image.NEAREST), (c * h, r * (h + text_h)))
+        words, lines, line = label.split(), [], ""
+        for w in words:
+            if len(line) + len(w) + 1 > 42:
+                lines.append(line)
+                line = w
+            else:
+                line = f"{line} {w}".strip()
+        lines.append(line)
+        for j, ln in enumerate(lines[:3]):
+            d.text((c * h + 3, r * (h + text_h) + h + 1 + 11 * j), ln, fill=(0, 0, 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(path)
+
+
+GRID_PROMPTS = [
+    "a big red blob in the snow",
+    "a glowing green serpent in the lake",
+    "a yellow winged creature with two eyes in the night sky",
+    "a tall black shadow figure on a city street at night",
+    "a purple tentacled creature with many eyes in the desert",
+    "a small glowing orange orb of light in the forest",
+    "I saw something small and crimson with three eyes in the woods",
+    "a big white serpent in the desert",
+    "a blue blob in the desert (held out: blue blob)",
+    "a red winged creature in the forest (held out: red winged)",
+    "a yellow tentacled creature in the snow (held out)",
+    "a white tall shadow figure in the lake (held out)",
+]
+
+
+def draw_grid(engine: Any) -> None:
+    """The example grid: each of ``GRID_PROMPTS`` with both seeds."""
+    grid_imgs, labels = [], []
+    for text in GRID_PROMPTS:
+        prompt = text.split(" (")[0]
+        imgs, _ = generate_all(engine, [(prompt, Sighting("red", "blob", "one", "big", "lake",
+                                                          False))], SEEDS)
+        grid_imgs += list(imgs)
+        labels += [f"{text}, seed {s}" for s in SEEDS]
+    save_grid(np.stack(grid_imgs), labels, GRID)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--sweep", action="store_true", help="score guidance settings on a subset")
+    p.add_argument("--quick", type=int, default=0, help="only the first N prompts (a check)")
+    p.add_argument("--grid-only", action="store_true", help="only redraw docs/mini_examples.png")
+    args = p.parse_args()
+    t0 = time.perf_counter()
+    judge = load_judge()
+    engine = make_engine()
+    items = prompts()
+    if args.quick:
+        items = items[:args.quick // 2] + items[-(args.quick - args.quick // 2):]
+    results: dict[str, Any] = {"prompts": len(items), "seeds": list(SEEDS)}
+    if args.grid_only:
+        draw_grid(engine)
+        return
+
+    if args.sweep:
+        subset = items[::4]
+        sweep = {}
+        for sampler, steps, guidance in (("dpmpp-2m", 20, 3.0), ("dpmpp-2m", 20, 4.0),
+                                         ("dpmpp-2m", 20, 5.0), ("dpmpp-2m", 20, 6.0),
+                                         ("dpmpp-2m", 20, 7.5), ("ddim", 20, 5.0)):
+            imgs, _ = generate_all(engine, subset, (1,), sampler=sampler, steps=steps,
+                                   guidance=guidance)
+            acc = score(judge, imgs, subset, 1)["all"]["accuracy"]
+            sweep[f"{sampler}/{steps}/{guidance}"] = acc
+            print(f"{sampler} {steps} steps guidance {guidance}: {acc}", flush=True)
+        SWEEP.parent.mkdir(parents=True, exist_ok=True)
+        SWEEP.write_text(json.dumps({"prompts": len(subset), "seed": 1, "accuracy": sweep},
+                                    indent=1) + "\n")
+        return
+
+    images, seconds = generate_all(engine, items, SEEDS)
+    manifest = engine.pipeline("parasight-mini").manifest
+    results["settings"] = {"steps": manifest.defaults.steps, "guidance": manifest.defaults.guidance,
+                           "sampler": manifest.defaults.sampler}
+    results.update(score(judge, images, items, len(SEEDS)))
+    results["targets"] = TARGETS
+    results["diversity_generated"] = round(diversity(images, len(SEEDS)), 4)
+    results["diversity_rendered_reference"] = round(render_diversity(items), 4)
+    results["seconds_per_image_median"] = round(float(np.median(seconds)), 3)
+    results["prompt_list"] = [
+        {"prompt": t, "colour": s.colour, "kind": s.kind, "eyes": s.eyes, "size": s.size,
+         "setting": s.setting, "glowing": s.glowing, "held_out": s.held_out} for t, s in items]
+    results["eval_seconds"] = round(time.perf_counter() - t0)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+
+    draw_grid(engine)
+    for group in ("seen", "held_out"):
+        if group in results:
+            print(group, results[group]["images"], results[group]["accuracy"])
+    print("diversity", results["diversity_generated"], "(renders:",
+          results["diversity_rendered_reference"], ")", "s/image",
+          results["seconds_per_image_median"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,425 @@
+"""Train ParaSight Mini from scratch and export it: ``python -m training.train_mini``.
+
+Stages (all from one fixed seed; the step counts, not the clock, decide the result):
+  1. render the training sightings (held-out colour-and-kind pairs excluded) and
+     tokenize several captions for each
+  2. train the autoencoder: MSE + L1 + an edge loss on pixels, a light L2 pull on the
+     latent, and a little noise on the latent so the decoder tolerates a sampler's
+     imprecise latents; then set ``scaling_factor`` = 1 / std of the latents
+  3. cache the scaled latents, and train the text encoder and UNet jointly: uniform
+     t in [0, 1000), epsilon-prediction MSE with the min-SNR-5 weighting (Hang et al.
+     2023: the same objective, re-weighted so the high-noise steps that decide the
+     composition are not drowned by the easy low-noise ones), captions replaced by the
+     empty prompt 10% of the time for classifier-free guidance; an EMA of the weights
+     is what ships
+  4. export through ``training.export.export_model_folder`` into
+     ``resources/models/parasight-mini/``
+
+``--smoke`` runs every stage for a few steps on the tiny config into a temporary
+folder: the test suite uses it so this script cannot rot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .captions import caption
+from .render import HELD_OUT
+
+stopped_at = [0]  # diffusion steps actually run (the deadline may cut them short)
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO / "resources" / "models" / "parasight-mini"
+EMPTY_PROMPT = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of each stage to run."""
+
+    n_images: int = 10000
+    captions_per_image: int = 4
+    ae_steps: int = 320
+    ae_batch: int = 8
+    ae_lr: float = 1e-3
+    diff_steps: int = 1500
+    diff_batch: int = 32
+    diff_lr: float = 5e-4
+    warmup: int = 150
+    cfg_dropout: float = 0.1
+    min_snr_gamma: float = 5.0
+    ema: float = 0.998
+    seed: int = 20261127
+    processes: int = 2
+    checkpoint_every: int = 300
+    eager: bool = False  # the smoke run: tracing costs more than its few steps
+    precision: tuple[tuple[str, str], ...] = (
+        ("text_encoder", "int8"), ("unet", "fp16"), ("decoder", "fp16"))
+
+    @classmethod
+    def smoke(cls) -> Plan:
+        return cls(n_images=24, captions_per_image=2, ae_steps=2, ae_batch=4, diff_steps=3,
+                   diff_batch=4, warmup=1, processes=1, checkpoint_every=0, eager=True,
+                   precision=(("text_encoder", "fp32"), ("unet", "fp32"), ("decoder", "fp32")))
+
+
+def compiled(fn: Any, plan: Plan) -> Any:
+    import tensorflow as tf
+
+    return fn if plan.eager else tf.function(fn)
+
+
+def log(msg: str, t0: float) -> None:
+    print(f"[{time.perf_counter() - t0:7.0f}s] {msg}", flush=True)
+
+
+def schedule_alphas_cumprod() -> np.ndarray:
+    """Stable Diffusion's scaled-linear schedule, from the engine (one definition)."""
+    from parasight_desktop.engine.schedulers import ScheduleConfig
+
+    return np.asarray(ScheduleConfig().alphas_cumprod(), np.float64)
+
+
+def tokenize_all(texts: list[str]) -> np.ndarray:
+    from parasight_desktop.engine.tokenizer import Tokenizer
+
+    tok = Tokenizer()
+    return np.asarray([tok.encode(t).ids for t in texts], np.int32)
+
+
+# 1. Data ----------------------------------------------------------------------------------
+
+def make_data(plan: Plan, t0: float) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    """Images (N, 128, 128, 3) uint8, token ids (N, K, 77) int32, sightings."""
+    from .judge import render_parallel
+
+    images, sightings = render_parallel(plan.n_images, plan.seed, plan.processes,
+                                        held_out=False)
+    assert not any(s.held_out for s in sightings)
+    log(f"rendered {len(images)} training images", t0)
+    rng = np.random.default_rng(plan.seed + 1)
+    texts = [caption(s, rng) for s in sightings for _ in range(plan.captions_per_image)]
+    ids = tokenize_all(texts).reshape(len(images), plan.captions_per_image, -1)
+    log(f"tokenized {len(texts)} captions, e.g. {texts[0]!r}", t0)
+    return images, ids, sightings
+
+
+# 2. Autoencoder ---------------------------------------------------------------------------
+
+def train_autoencoder(cfg: Any, plan: Plan, images: np.ndarray, t0: float
+                      ) -> tuple[Any, Any, float]:
+    import keras
+    import tensorflow as tf
+
+    from .mini_model import build_decoder, build_encoder
+
+    encoder, decoder = build_encoder(cfg), build_decoder(cfg)  # scaling 1.0 while training
+    variables = encoder.trainable_variables + decoder.trainable_variables
+    lr = keras.optimizers.schedules.CosineDecay(0.0, plan.ae_steps, alpha=0.05,
+                                                warmup_target=plan.ae_lr,
+                                                warmup_steps=max(1, plan.ae_steps // 20))
+    opt = keras.optimizers.Adam(lr, clipnorm=1.0)
+    rng = tf.random.Generator.from_seed(plan.seed + 2)
+
+    def edges(x: Any) -> tuple[Any, Any]:
+        return x[:, 1:, :, :] - x[:, :-1, :, :], x[:, :, 1:, :] - x[:, :, :-1, :]
+
+    def step(xb: Any) -> tuple[Any, Any]:
+        x = tf.cast(xb, tf.float32) / 127.5 - 1.0
+        with tf.GradientTape() as tape:
+            z = encoder(x, training=True)
+            std = tf.stop_gradient(tf.math.reduce_std(z))
+            y = decoder(z + 0.05 * std * rng.normal(tf.shape(z)), training=True)
+            mse = tf.reduce_mean(tf.square(y - x))
+            l1 = tf.reduce_mean(tf.abs(y - x))
+            (ey, ex), (fy, fx) = edges(y), edges(x)
+            edge = tf.reduce_mean(tf.abs(ey - fy)) + tf.reduce_mean(tf.abs(ex - fx))
+            loss = mse + 0.5 * l1 + 0.5 * edge + 1e-4 * tf.reduce_mean(tf.square(z))
+        grads = tape.gradient(loss, variables)
+        opt.apply_gradients(zip(grads, variables))
+        return mse, std
+
+    step = compiled(step, plan)
+    order = np.random.default_rng(plan.seed + 3)
+    for i in range(plan.ae_steps):
+        idx = order.integers(0, len(images), plan.ae_batch)
+        batch = images[idx]
+        flip = order.random(plan.ae_batch) < 0.5
+        batch[flip] = batch[flip, :, ::-1]
+        mse, std = step(tf.constant(batch))
+        if i % 100 == 0 or i == plan.ae_steps - 1:
+            log(f"ae step {i}/{plan.ae_steps} mse {float(mse):.4f} latent std {float(std):.3f}",
+                t0)
+    return encoder, decoder, float(std)
+
+
+def encode_all(encoder: Any, images: np.ndarray, batch: int = 64) -> np.ndarray:
+    import tensorflow as tf
+
+    @tf.function
+    def enc(xb: Any) -> Any:
+        return encoder(tf.cast(xb, tf.float32) / 127.5 - 1.0, training=False)
+
+    parts = [enc(tf.constant(images[i:i + batch])).numpy() for i in range(0, len(images), batch)]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def with_scaling(cfg: Any, decoder: Any, scaling: float) -> tuple[Any, Any]:
+    """The config with the scaling factor set, and a decoder that undoes it."""
+    from .mini_model import build_decoder
+
+    cfg = replace(cfg, scaling_factor=float(scaling))
+    scaled = build_decoder(cfg)
+    scaled.set_weights(decoder.get_weights())
+    return cfg, scaled
+
+
+# 3. Text encoder + UNet -------------------------------------------------------------------
+
+def sample(text_encoder: Any, unet: Any, decoder: Any, cfg: Any, prompts: list[str],
+           seed: int, steps: int = 20, guidance: float = 6.0,
+           sampler: str = "dpmpp-2m") -> np.ndarray:
+    """Images from the Keras models through the engine's own sampler (training previews)."""
+    from parasight_desktop.engine.pipeline import initial_latent, to_uint8
+    from parasight_desktop.engine.schedulers import make_scheduler
+    from parasight_desktop.engine.timestep import TimestepEmbedding
+
+    from .mini_model import MAX_TOKENS
+
+    n = len(prompts)
+    ids = tokenize_all(prompts + [EMPTY_PROMPT])
+    pos = np.tile(np.arange(MAX_TOKENS, dtype=np.int32)[None], (n + 1, 1))
+    ctx = np.asarray(text_encoder([ids, pos], training=False))
+    context = np.concatenate([ctx[:n], np.repeat(ctx[n:], n, 0)])
+    shape = (cfg.latent_size, cfg.latent_size, cfg.latent_channels)
+    sched = make_scheduler(sampler)
+    sched.set_timesteps(steps)
+    latent = np.concatenate([initial_latent(seed + k, shape) for k in range(n)])
+    latent = latent * np.float32(sched.init_noise_sigma)
+    temb_fn = TimestepEmbedding(dim=cfg.t_dim)
+    noise_rng = np.random.default_rng(seed)
+    for i, t in enumerate(sched.timesteps):
+        x_in = sched.scale_model_input(latent, i)
+        eps = np.asarray(unet([np.concatenate([x_in, x_in]), temb_fn(np.full(2 * n, t)), context],
+                              training=False))
+        eps = eps[n:] + guidance * (eps[:n] - eps[n:])
+        noise = noise_rng.standard_normal(latent.shape).astype(np.float32) \
+            if sched.needs_noise else None
+        latent = sched.step(eps, i, latent, noise=noise)  # elementwise: a batch is fine
+        latent = latent.astype(np.float32)
+    return np.stack([to_uint8(im) for im in np.asarray(decoder(latent, training=False))])
+
+
+PREVIEW_PROMPTS = [
+    "a big red blob in the snow",
+    "a glowing green serpent in the lake",
+    "a yellow winged creature in the night sky",
+    "a tall black shadow figure on a city street at night",
+    "a purple tentacled creature in the desert",
+    "an orange orb of light in the forest",
+    "a blue blob in the desert",  # held out
+    "a red winged creature in the forest",  # held out
+]
+
+
+def save_grid(images: np.ndarray, path: Path, cols: int = 4) -> None:
+    from PIL import Image
+
+    rows = int(np.ceil(len(images) / cols))
+    h, w = images.shape[1:3]
+    grid = np.zeros((rows * h, cols * w, 3), np.uint8)
+    for k, im in enumerate(images):
+        r, c = divmod(k, cols)
+        grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = im
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(path)
+
+
+def train_diffusion(cfg: Any, plan: Plan, latents: np.ndarray, ids: np.ndarray, decoder: Any,
+                    workdir: Path, t0: float, deadline: float | None = None) -> tuple[Any, Any]:
+    """``deadline`` (a ``time.time()``) stops early, logged, if the machine is slower than
+    planned: a safety net, not part of the recipe."""
+    import keras
+    import tensorflow as tf
+
+    from parasight_desktop.engine.timestep import TimestepEmbedding
+
+    from .mini_model import MAX_TOKENS, build_text_encoder, build_unet
+
+    text_encoder, unet = build_text_encoder(cfg), build_unet(cfg)
+    variables = text_encoder.trainable_variables + unet.trainable_variables
+    ema_vars = [tf.Variable(v, trainable=False) for v in variables]
+    lr = keras.optimizers.schedules.CosineDecay(0.0, plan.diff_steps, alpha=0.1,
+                                                warmup_target=plan.diff_lr,
+                                                warmup_steps=plan.warmup)
+    opt = keras.optimizers.AdamW(lr, weight_decay=0.01, clipnorm=1.0)
+    ac = schedule_alphas_cumprod()
+    snr = ac / (1.0 - ac)
+    weight = tf.constant(np.minimum(snr, plan.min_snr_gamma) / snr, tf.float32)
+    sqrt_ac = tf.constant(np.sqrt(ac), tf.float32)
+    sqrt_1m = tf.constant(np.sqrt(1.0 - ac), tf.float32)
+    temb_table = tf.constant(TimestepEmbedding(dim=cfg.t_dim)(np.arange(len(ac))))
+    empty = tf.constant(tokenize_all([EMPTY_PROMPT])[0])
+    positions = tf.constant(np.arange(MAX_TOKENS, dtype=np.int32)[None])
+    rng = tf.random.Generator.from_seed(plan.seed + 4)
+    ema_max = tf.constant(plan.ema, tf.float32)
+
+    def step(z0: Any, tokens: Any) -> Any:
+        b = tf.shape(z0)[0]
+        t = rng.uniform([b], 0, len(ac), dtype=tf.int32)
+        eps = rng.normal(tf.shape(z0))
+        drop = rng.uniform([b, 1]) < plan.cfg_dropout
+        tokens = tf.where(drop, empty[None], tokens)
+        zt = (tf.gather(sqrt_ac, t)[:, None, None, None] * z0
+              + tf.gather(sqrt_1m, t)[:, None, None, None] * eps)
+        with tf.GradientTape() as tape:
+            context = text_encoder([tokens, tf.tile(positions, [b, 1])], training=True)
+            pred = unet([zt, tf.gather(temb_table, t), context], training=True)
+            per = tf.reduce_mean(tf.square(pred - eps), axis=[1, 2, 3])
+            loss = tf.reduce_mean(per * tf.gather(weight, t))
+        grads = tape.gradient(loss, variables)
+        opt.apply_gradients(zip(grads, variables))
+        it = tf.cast(opt.iterations, tf.float32)
+        ema = tf.minimum(ema_max, (1.0 + it) / (10.0 + it))  # warm-up: forget the init
+        for e, v in zip(ema_vars, variables):
+            e.assign(ema * e + (1.0 - ema) * v)
+        return tf.reduce_mean(per)
+
+    step = compiled(step, plan)
+    def swap_in_ema() -> list[Any]:
+        saved = [v.numpy() for v in variables]
+        for e, v in zip(ema_vars, variables):
+            v.assign(e)
+        return saved
+
+    order = np.random.default_rng(plan.seed + 5)
+    k = ids.shape[1]
+    losses: list[float] = []
+    stopped_at[0] = plan.diff_steps
+    for i in range(plan.diff_steps):
+        idx = order.integers(0, len(latents), plan.diff_batch)
+        tok = ids[idx % len(ids), order.integers(0, k, plan.diff_batch)]
+        losses.append(float(step(tf.constant(latents[idx]), tf.constant(tok))))
+        if i % 100 == 0 or i == plan.diff_steps - 1:
+            log(f"diffusion step {i}/{plan.diff_steps} eps-mse {np.mean(losses[-100:]):.4f}", t0)
+        last = i == plan.diff_steps - 1
+        if deadline is not None and time.time() > deadline and not last:
+            log(f"DEADLINE: stopping diffusion early at step {i + 1}/{plan.diff_steps}", t0)
+            stopped_at[0] = i + 1
+            break
+        if plan.checkpoint_every and (i + 1) % plan.checkpoint_every == 0 and not last:
+            saved = swap_in_ema()
+            text_encoder.save_weights(workdir / "text_encoder.weights.h5")
+            unet.save_weights(workdir / "unet.weights.h5")
+            imgs = sample(text_encoder, unet, decoder, cfg, PREVIEW_PROMPTS, seed=0)
+            save_grid(imgs, workdir / f"preview_{i + 1:05d}.png")
+            for v, s in zip(variables, saved):
+                v.assign(s)
+            log(f"checkpoint + preview at step {i + 1}", t0)
+    swap_in_ema()
+    return text_encoder, unet
+
+
+# 4. Export --------------------------------------------------------------------------------
+
+def export(cfg: Any, plan: Plan, text_encoder: Any, unet: Any, decoder: Any, out: Path,
+           extra: dict[str, Any]) -> Path:
+    from .export import export_model_folder
+
+    return export_model_folder(
+        cfg, text_encoder, unet, decoder, out,
+        name="parasight-mini", display_name="ParaSight Mini",
+        precision=dict(plan.precision),
+        description=("A small model trained here from procedurally drawn sightings: "
+                     "coloured blobs, serpents, winged and tentacled creatures, tall "
+                     "shadow figures and orbs of light in six settings, at 128x128."),
+        defaults={"steps": 20, "guidance": 6.0, "sampler": "dpmpp-2m"},
+        extra=extra,
+    )
+
+
+def run(plan: Plan, cfg: Any, out: Path, workdir: Path, deadline: float | None = None) -> Path:
+    import keras
+
+    t0 = time.perf_counter()
+    keras.utils.set_random_seed(plan.seed)
+    workdir.mkdir(parents=True, exist_ok=True)
+    images, ids, _ = make_data(plan, t0)
+    encoder, decoder, _ = train_autoencoder(cfg, plan, images, t0)
+    t_ae = time.perf_counter() - t0
+    raw = encode_all(encoder, images)
+    std = float(raw.std())
+    cfg, decoder = with_scaling(cfg, decoder, 1.0 / std)
+    latents = raw * np.float32(cfg.scaling_factor)
+    recon = np.asarray(decoder(latents[:8], training=False))
+    psnr = float(10 * np.log10(4.0 / np.mean((recon - (images[:8] / 127.5 - 1.0)) ** 2)))
+    log(f"latents cached: std {std:.3f} -> scaling_factor {cfg.scaling_factor:.4f}, "
+        f"recon PSNR {psnr:.1f} dB", t0)
+    decoder.save_weights(workdir / "decoder.weights.h5")
+    (workdir / "config.json").write_text(json.dumps(cfg.to_dict()))
+    save_grid(np.concatenate([images[:4], ((np.clip(recon[:4], -1, 1) + 1) * 127.5).astype(
+        np.uint8)]), workdir / "autoencoder.png")
+    del encoder, raw
+    text_encoder, unet = train_diffusion(cfg, plan, latents, ids, decoder, workdir, t0, deadline)
+    t_train = time.perf_counter() - t0
+    imgs = sample(text_encoder, unet, decoder, cfg, PREVIEW_PROMPTS, seed=0)
+    save_grid(imgs, workdir / "preview_final.png")
+    text_encoder.save_weights(workdir / "text_encoder.weights.h5")
+    unet.save_weights(workdir / "unet.weights.h5")
+    extra = {"training": {
+        "seed": plan.seed, "images": plan.n_images, "autoencoder_steps": plan.ae_steps,
+        "diffusion_steps": plan.diff_steps, "diffusion_steps_run": stopped_at[0],
+        "diffusion_batch": plan.diff_batch,
+        "caption_dropout": plan.cfg_dropout, "min_snr_gamma": plan.min_snr_gamma,
+        "ema": plan.ema, "recon_psnr_db": round(psnr, 2),
+        "autoencoder_seconds": round(t_ae), "train_seconds": round(t_train),
+        "held_out_colour_kind": sorted(list(p) for p in HELD_OUT),
+    }}
+    folder = export(cfg, plan, text_encoder, unet, decoder, out, extra)
+    log(f"exported to {folder}", t0)
+    return folder
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .mini_model import MiniConfig
+
+    p = argparse.ArgumentParser(description="Train ParaSight Mini and export it.")
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny config, a few steps of every stage, into a temporary folder")
+    p.add_argument("--out", type=Path, default=None, help=f"model folder (default {DEFAULT_OUT})")
+    p.add_argument("--workdir", type=Path, default=None,
+                   help="checkpoints and previews (default: a temporary folder)")
+    p.add_argument("--diff-steps", type=int, default=None)
+    p.add_argument("--ae-steps", type=int, default=None)
+    p.add_argument("--deadline-minutes", type=float, default=None,
+                   help="stop diffusion early after this many minutes from the start "
+                        "(a safety net on a busy machine; the run then is not the recipe)")
+    args = p.parse_args(argv)
+    plan = Plan.smoke() if args.smoke else Plan()
+    if args.diff_steps is not None:
+        plan = replace(plan, diff_steps=args.diff_steps)
+    if args.ae_steps is not None:
+        plan = replace(plan, ae_steps=args.ae_steps)
+    cfg = MiniConfig.tiny() if args.smoke else MiniConfig()
+    tmp = Path(tempfile.mkdtemp(prefix="parasight-mini-"))
+    out = args.out or (tmp / "parasight-mini" if args.smoke else DEFAULT_OUT)
+    workdir = args.workdir or tmp / "work"
+    try:
+        deadline = (time.time() + 60 * args.deadline_minutes
+                    if args.deadline_minutes is not None else None)
+        run(plan, cfg, out, workdir, deadline)
+    finally:
+        if args.smoke and args.out is None and args.workdir is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
