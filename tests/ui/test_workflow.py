@@ -12,6 +12,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPalette, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from parasight_desktop import __version__
+from parasight_desktop.engine.store import ModelStore, builtin_models_dir
 from parasight_desktop.library.metadata import AI_SOURCE_TYPE, read_png_metadata
 from parasight_desktop.ui.message_bar import ERROR
 from parasight_desktop.ui.settings import AppSettings
@@ -26,7 +27,9 @@ DESCRIPTION = "a glowing green orb hovering over a pine forest at night"
 def test_describe_generate_save_share_and_reopen_from_history(
     qtbot, make_window, settings_file: Path, tmp_path: Path, monkeypatch  # type: ignore[no-untyped-def]
 ) -> None:
-    window = make_window()
+    # The real embedded model, as a person gets it on first start.
+    embedded = ModelStore([builtin_models_dir()])
+    window = make_window(store=embedded)
     activate(qtbot, window)
     assert "ParaSight" in window.windowTitle()
     qtbot.waitUntil(lambda: QApplication.focusWidget() is window.describe.prompt)
@@ -37,7 +40,7 @@ def test_describe_generate_save_share_and_reopen_from_history(
     qtbot.keyClicks(window.describe.when, "3 March, 2 am")
     shown = generate_and_wait(qtbot, window, by_keyboard=True)
     assert shown.settings.prompt == DESCRIPTION
-    assert shown.settings.model_name == "tiny-model"
+    assert shown.settings.model_name == "parasight-mini"
     assert (shown.image.width(), shown.image.height()) == (128, 128)
     assert shown.sighting == {"where": "Kielder Forest", "when": "3 March, 2 am"}
     assert window.view.has_pixmap() and window.view.fit_mode
@@ -58,7 +61,8 @@ def test_describe_generate_save_share_and_reopen_from_history(
     saved = read_png_metadata(target)
     assert saved.settings == shown.settings
     assert saved.is_ai_generated
-    assert saved.parameters is not None and "Steps: 4" in saved.parameters
+    assert saved.parameters is not None and "Steps: 20" in saved.parameters
+    assert "Model: parasight-mini" in saved.parameters
     assert saved.sighting == shown.sighting
     assert saved.xmp is not None and AI_SOURCE_TYPE in saved.xmp
 
@@ -85,7 +89,7 @@ def test_describe_generate_save_share_and_reopen_from_history(
     (entry,) = window.history_panel.entries()
     assert entry.image_path.is_file()
     window.close()
-    reopened = make_window(settings=AppSettings(settings_file))
+    reopened = make_window(settings=AppSettings(settings_file), store=embedded)
     assert reopened.describe.prompt_text() == DESCRIPTION
     assert reopened.describe.sighting() == shown.sighting
     (again,) = reopened.history_panel.entries()
