@@ -188,7 +188,7 @@ if need_tools; then
             >"$WORK/out/window.log" 2>&1 &
         app_pid=$!
         wid=""
-        deadline=$(awk -v t="$t0" 'BEGIN { print t + 60 }')
+        deadline=$(awk -v t="$t0" 'BEGIN { printf "%.3f", t + 60 }')  # not %.6g: 1.7958e+09
         while [ -z "$wid" ]; do
             kill -0 "$app_pid" 2>/dev/null \
                 || fail "the window process exited early: $(tail -n 5 "$WORK/out/window.log")"
