@@ -5,7 +5,6 @@ conversion takes half an hour)."""
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
 import re
@@ -36,6 +35,7 @@ from parasight_desktop.ui.model_manager import (
     precision_tradeoffs,
 )
 from tests.conftest import TINY_MODEL
+from tests.engine.test_download import _blob, _sha
 from tests.engine.test_sd_convert import Worker
 
 pytestmark = pytest.mark.gui
@@ -96,17 +96,6 @@ class _Server(ThreadingHTTPServer):
         pass  # a client that hung up on a cancelled download is expected
 
 
-def _blob(n: int, seed: int) -> bytes:
-    out = bytearray()
-    block = seed.to_bytes(4, "big")
-    while len(out) < n:
-        block = hashlib.sha256(block).digest()
-        out += block * 64
-    return bytes(out[:n])
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 NAMES = {"text_encoder": "b.bin", "diffusion_model": "a.bin", "decoder": "c.bin",
