@@ -12,8 +12,9 @@ Stages:
   3. draw the initial latent from the seed:
      ``numpy.random.default_rng(seed).standard_normal((1, h, w, c))``
   4. denoise: the UNet (its parts in sequence) predicts noise for the conditional
-     and unconditional contexts in one batch; classifier-free guidance mixes them;
-     the sampler steps the latent
+     and unconditional contexts (in one batch, or one after the other where the UNet
+     was converted for batch 1); classifier-free guidance mixes them; the sampler
+     steps the latent
   5. decode the latent to an image in [-1, 1], then to uint8 as KerasCV does
 """
 
@@ -77,13 +78,40 @@ class Pipeline:
                            for p in manifest.unet_parts]
         self.decoder = TFLiteModel(manifest.path(manifest.decoder), threads)
         self._contexts: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
+        #: The batch the UNet was converted for: None where any batch runs. A fixed
+        #: batch lets the interpreter plan every tensor ahead (no shape operators in
+        #: the graph; see docs/BENCHMARKS.md), so the pipeline follows it.
+        self.unet_batch = self._unet_batch()
         #: Run the conditional and unconditional passes as one batch of two (measured
-        #: faster in benchmarks/bench_pipeline.py); False runs them one after the other.
-        self.batch_guidance = True
+        #: faster for ParaSight Mini in benchmarks/bench_pipeline.py); False runs them
+        #: one after the other (a UNet converted for batch 1, lower peak memory).
+        self.batch_guidance = self.unet_batch in (None, 2)
+        #: Skip the unconditional pass in the last ``cond_only_tail`` fraction of the
+        #: steps (0 = never): a speed option that changes the image, off by default.
+        self.cond_only_tail = 0.0
         #: The final latent of the last generation, before decoding (parity checks).
         self.last_latent: NDArray[np.float32] | None = None
         self._check_interfaces()
         self.load_seconds = time.perf_counter() - start
+
+    def _unet_batch(self) -> int | None:
+        first = self.unet_parts[0]
+        name = "latent" if "latent" in first.inputs else next(iter(first.inputs))
+        batch = first.input_shape(name)[0]
+        return None if batch == -1 else batch
+
+    def _unet(self, latent: NDArray[np.float32], temb: NDArray[np.float32],
+              context: NDArray[np.float32]) -> NDArray[np.float32]:
+        """One UNet evaluation at any batch, split or padded to the converted batch."""
+        fixed, n = self.unet_batch, latent.shape[0]
+        if fixed is None or fixed == n:
+            return self.predict_noise(latent, temb, context)
+        if n > fixed:
+            return np.concatenate([self._unet(latent[i:i + fixed], temb[i:i + fixed],
+                                              context[i:i + fixed]) for i in range(0, n, fixed)])
+        pad = fixed - n  # a batch-2 UNet asked for one image: repeat it (rare: guidance 1)
+        return self.predict_noise(*(np.concatenate([a] + [a[-1:]] * pad)
+                                    for a in (latent, temb, context)))[:n]
 
     def _check_interfaces(self) -> None:
         m = self.manifest
@@ -192,14 +220,15 @@ class Pipeline:
             check_cancel()
             x_in = scheduler.scale_model_input(latent, i).astype(np.float32)
             temb = self.manifest.timestep_embedding(np.full(context.shape[0], t))
-            if uncond is None:
-                eps = self.predict_noise(x_in, temb, context)
+            guided = uncond is not None and i < total - round(self.cond_only_tail * total)
+            if not guided:
+                eps = self._unet(x_in, temb[:1], context[:1])
             elif self.batch_guidance:
-                eps = self.predict_noise(np.concatenate([x_in, x_in]), temb, context)
+                eps = self._unet(np.concatenate([x_in, x_in]), temb, context)
             else:
-                eps = np.concatenate([self.predict_noise(x_in, temb[i:i + 1], context[i:i + 1])
-                                      for i in (0, 1)])
-            if uncond is not None:
+                eps = np.concatenate([self._unet(x_in, temb[k:k + 1], context[k:k + 1])
+                                      for k in (0, 1)])
+            if guided:
                 eps = eps[1:2] + g * (eps[0:1] - eps[1:2])
             noise = (noise_rng.standard_normal(latent.shape).astype(np.float32)
                      if scheduler.needs_noise else None)

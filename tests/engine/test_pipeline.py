@@ -172,3 +172,48 @@ def test_batched_guidance_matches_two_separate_passes(tiny_engine) -> None:
     pipe.batch_guidance = False
     separate = pipe.generate(req).image.astype(int)
     assert np.abs(batched - separate).max() <= 1
+
+
+def _spy_batches(pipe: Pipeline, monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
+    batches: list[int] = []
+    real = pipe.predict_noise
+
+    def spy(latent, temb, context):  # type: ignore[no-untyped-def]
+        batches.append(latent.shape[0])
+        return real(latent, temb, context)
+
+    monkeypatch.setattr(pipe, "predict_noise", spy)
+    return batches
+
+
+def test_a_unet_converted_for_a_fixed_batch_gets_exactly_that_batch(tiny_engine,
+                                                                     monkeypatch) -> None:
+    """A UNet converted for batch 1 runs the guidance passes one by one; one converted
+    for batch 2 pads a single image. Either way the image is the same."""
+    pipe: Pipeline = tiny_engine.pipeline()
+    assert pipe.unet_batch is None and pipe.batch_guidance  # the tiny model: any batch
+    req = GenerationRequest("a blob", seed=4, steps=3, guidance=5.0)
+    reference = pipe.generate(req).image.astype(int)
+    one = GenerationRequest("a blob", seed=4, steps=3, guidance=1.0)
+    reference_one = pipe.generate(one).image.astype(int)
+    batches = _spy_batches(pipe, monkeypatch)
+
+    pipe.unet_batch, pipe.batch_guidance = 1, False
+    assert np.abs(pipe.generate(req).image.astype(int) - reference).max() <= 1
+    assert batches == [1] * 6
+    batches.clear()
+    pipe.unet_batch, pipe.batch_guidance = 2, True
+    assert np.abs(pipe.generate(one).image.astype(int) - reference_one).max() <= 1
+    assert batches == [2] * 3
+
+
+def test_cond_only_tail_skips_the_unconditional_pass_in_the_last_steps(tiny_engine,
+                                                                       monkeypatch) -> None:
+    pipe: Pipeline = tiny_engine.pipeline()
+    req = GenerationRequest("a blob", seed=4, steps=4, guidance=5.0)
+    full = pipe.generate(req).image
+    batches = _spy_batches(pipe, monkeypatch)
+    pipe.cond_only_tail = 0.5
+    tail = pipe.generate(req).image
+    assert batches == [2, 2, 1, 1]
+    assert not np.array_equal(full, tail)
