@@ -14,7 +14,8 @@ import hashlib
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,12 +69,16 @@ def convert_keras_model(
     *,
     probe: dict[str, NDArray[Any]] | None = None,
     workdir: Path | None = None,
+    rewrite: Callable[[], AbstractContextManager[Any]] | None = None,
 ) -> ConversionReport:
     """Convert ``model`` (called with its inputs in the order given) to ``out_path``.
 
     The TFLite signature ``serving_default`` takes the inputs by ``TensorSpec.name``
     and returns a dict keyed by ``output_names``. With ``probe``, the converted model
     is run on it by LiteRT and compared with Keras; the report carries the error.
+    ``rewrite`` is entered while the model is traced for export only, so a layer can
+    be traced in an arrangement that suits the interpreter while the probe still
+    compares with the model's own arithmetic.
     """
     if precision not in PRECISIONS:
         raise InputError(f"Unknown precision '{precision}': choose one of {', '.join(PRECISIONS)}.")
@@ -94,10 +99,11 @@ def convert_keras_model(
 
     tmp = Path(tempfile.mkdtemp(prefix="parasight-convert-", dir=workdir))
     try:
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint(name="serving_default", fn=serve, input_signature=specs)
-        archive.write_out(str(tmp / "saved_model"), verbose=False)
+        with rewrite() if rewrite is not None else nullcontext():
+            archive = keras.export.ExportArchive()
+            archive.track(model)
+            archive.add_endpoint(name="serving_default", fn=serve, input_signature=specs)
+            archive.write_out(str(tmp / "saved_model"), verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(
             str(tmp / "saved_model"), signature_keys=["serving_default"]
         )

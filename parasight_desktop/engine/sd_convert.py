@@ -127,6 +127,40 @@ def _cheap_init() -> Iterator[None]:
             cls.__call__ = call
 
 
+def _attention_per_head(self: Any, inputs: Any, context: Any = None) -> Any:
+    """KerasCV's ``CrossAttention.call``, the same arithmetic arranged for a small
+    interpreter arena: queries scaled before the product (not the (heads, n, n) scores
+    after it: one pass less over the largest tensor), and one head at a time, so the
+    interpreter holds one (n, n) score matrix instead of all eight at once (at 64x64
+    latents: 64 MB instead of 512 MB per tensor)."""
+    from keras import ops
+
+    if context is None:
+        context = inputs
+    q = self.to_q(inputs) * self.scale
+    k, v = self.to_k(context), self.to_v(context)
+    heads = []
+    for h in range(self.num_heads):
+        sl = slice(h * self.head_size, (h + 1) * self.head_size)
+        score = ops.matmul(q[:, :, sl], ops.transpose(k[:, :, sl], (0, 2, 1)))  # (b, n, m)
+        heads.append(ops.matmul(ops.softmax(score, axis=-1), v[:, :, sl]))  # (b, n, d)
+    out = ops.concatenate(heads, axis=-1)
+    return self.out_proj(out)
+
+
+@contextmanager
+def _lean_attention() -> Iterator[None]:
+    """Trace KerasCV's UNet with :func:`_attention_per_head` (conversion only)."""
+    from keras_cv.src.models.stable_diffusion.diffusion_model import CrossAttention
+
+    saved = CrossAttention.call
+    CrossAttention.call = _attention_per_head
+    try:
+        yield
+    finally:
+        CrossAttention.call = saved
+
+
 def build_keras(role: str, weights: Path | None, height: int, width: int) -> Any:
     """keras-cv's own model class for ``role``, with the HDF5 weights loaded as it does."""
     from keras_cv.src.models.stable_diffusion.decoder import Decoder
@@ -237,10 +271,11 @@ def run_worker(job: dict[str, Any]) -> PartResult:
     sources = {k: Path(v) for k, v in job["sources"].items()}
     rng = np.random.default_rng(0)
     n_parts = 1
+    batch = job.get("batch")  # None: any batch (shape ops stay in the graph)
     if name == "text_encoder":
         model = build_keras("text_encoder", sources["text_encoder"], h, w)
-        specs = [TensorSpec("tokens", (None, MAX_TOKENS), "int32"),
-                 TensorSpec("positions", (None, MAX_TOKENS), "int32")]
+        specs = [TensorSpec("tokens", (batch, MAX_TOKENS), "int32"),
+                 TensorSpec("positions", (batch, MAX_TOKENS), "int32")]
         outputs = ["context"]
         probe: dict[str, NDArray[Any]] = {
                  "tokens": rng.integers(0, 49408, (1, MAX_TOKENS)).astype(np.int32),
@@ -248,7 +283,7 @@ def run_worker(job: dict[str, Any]) -> PartResult:
         file = "text_encoder.tflite"
     elif name == "decoder":
         model = build_keras("decoder", sources["decoder"], h, w)
-        specs = [TensorSpec("latent", (None, h // 8, w // 8, 4))]
+        specs = [TensorSpec("latent", (batch, h // 8, w // 8, 4))]
         outputs = ["image"]
         probe = {"latent": rng.standard_normal((1, h // 8, w // 8, 4)).astype(np.float32)}
         file = "decoder.tflite"
@@ -261,21 +296,24 @@ def run_worker(job: dict[str, Any]) -> PartResult:
         tensors = _tensor_index(full)
         model = keras.Model([tensors[n] for n in plan.inputs],
                             [tensors[n] for n in plan.outputs])
-        specs = [TensorSpec(n, (None, *tensors[n].shape[1:]), str(tensors[n].dtype))
+        specs = [TensorSpec(n, (batch, *tensors[n].shape[1:]), str(tensors[n].dtype))
                  for n in plan.inputs]
         outputs = list(plan.outputs)
         probe = {}
         for s in specs:
-            shape = (2, *[int(d or 1) for d in s.shape[1:]])
+            shape = (batch or 2, *[int(d or 1) for d in s.shape[1:]])
             probe[s.name] = rng.standard_normal(shape).astype(np.float32)
         if "timestep_embedding" in probe:
-            probe["timestep_embedding"] = TimestepEmbedding(dim=320)(np.array([981, 21]))
+            probe["timestep_embedding"] = TimestepEmbedding(dim=320)(
+                np.array([981, 21])[:batch or 2])
         file = f"unet_{k}.tflite"
     else:
         raise InputError(f"Unknown conversion job '{name}'.")
     params = int(model.count_params())
-    report = convert_keras_model(model, out_dir / file, specs, outputs, precision, probe=probe,
-                                 workdir=Path(job["work_dir"]))
+    report = convert_keras_model(
+        model, out_dir / file, specs, outputs, precision, probe=probe,
+        workdir=Path(job["work_dir"]),
+        rewrite=_lean_attention if job.get("lean_attention") and name.startswith("unet-") else None)
     return PartResult(
         job=name, file=file, inputs=[s.name for s in specs], outputs=outputs, params=params,
         size=report.size, sha256=report.sha256, seconds=time.perf_counter() - start,
@@ -354,13 +392,22 @@ def convert_stable_diffusion(
     height: int = 512,
     width: int = 512,
     max_params: int = DEFAULT_MAX_PARAMS,
+    batch: int | None = 1,
+    lean_attention: bool = True,
     work_dir: Path | None = None,
     on_progress: Callable[[ConvertProgress], None] | None = None,
     cancel: threading.Event | None = None,
     licence: tuple[str, Path] | None = None,
     source: str = "KerasCV's Stable Diffusion v1.4 weights (fchollet/stable-diffusion)",
 ) -> Path:
-    """Convert KerasCV's three HDF5 files into ``out_dir``; resumable; returns ``out_dir``."""
+    """Convert KerasCV's three HDF5 files into ``out_dir``; resumable; returns ``out_dir``.
+
+    ``batch``: the batch every part is converted for (1: the pipeline runs the two
+    guidance passes one after the other; None: any batch, with shape operators in the
+    graph). ``lean_attention``: trace the UNet's attention one head at a time with the
+    scale applied to the queries (see :func:`_attention_per_head`). Both defaults were
+    chosen by peak memory in benchmarks/bench_sd.py (docs/BENCHMARKS.md).
+    """
     check_conversion_possible()
     if precision not in MIN_PSNR:
         raise InputError(f"Unknown precision '{precision}': choose fp32, fp16 or int8.")
@@ -379,7 +426,8 @@ def convert_stable_diffusion(
     state_file = work / "convert-state.json"
     key = {"sources": {r: [str(Path(p).resolve()), Path(p).stat().st_size]
                        for r, p in sorted(sources.items()) if r in ROLES},
-           "precision": precision, "height": height, "width": width, "max_params": max_params}
+           "precision": precision, "height": height, "width": width, "max_params": max_params,
+           "batch": batch, "lean_attention": lean_attention}
     state: dict[str, Any] = {}
     if state_file.is_file():
         try:
@@ -391,7 +439,8 @@ def convert_stable_diffusion(
     done: dict[str, dict[str, Any]] = state["done"]
     base = {"sources": {r: str(p) for r, p in sources.items()}, "height": height,
             "width": width, "precision": precision, "out_dir": str(stage),
-            "work_dir": str(work), "max_params": max_params}
+            "work_dir": str(work), "max_params": max_params, "batch": batch,
+            "lean_attention": lean_attention}
 
     def finished(job: str) -> PartResult | None:
         entry = done.get(job)
@@ -457,7 +506,7 @@ def convert_stable_diffusion(
         "defaults": {"steps": 20, "guidance": 7.5, "sampler": "dpmpp-2m"},
         "preview": {"rgb_factors": SD15_PREVIEW, "rgb_bias": [0.0, 0.0, 0.0]},
         "files": {r.file: {"size": r.size, "sha256": r.sha256} for r in all_results},
-        "extra": {"precision": precision,
+        "extra": {"precision": precision, "batch": batch, "lean_attention": lean_attention,
                   "conversion": {r.job: {"params": r.params, "seconds": round(r.seconds, 1),
                                          "peak_rss_gib": round(r.peak_rss_bytes / 2**30, 2),
                                          "psnr_db": r.psnr_db,
