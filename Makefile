@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: run test setup train-mini bench bench-sd lint package clean
+.PHONY: run test setup train-mini bench bench-sd bench-speed lint package clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,6 +31,10 @@ bench: $(STAMP)
 
 bench-sd: $(STAMP)
 	$(BIN)/python benchmarks/bench_sd.py
+
+# Against keras-cv and diffusers (PyTorch CPU); diffusers lives in .cache/ref-venv, never in .venv.
+bench-speed: $(STAMP)
+	bash benchmarks/ref_env.sh && $(BIN)/python benchmarks/bench_speed.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check parasight_desktop tests training benchmarks
