@@ -46,15 +46,18 @@ json.dump({"timings": r.timings, "load_s": pipe.load_seconds,
 
 
 def convert(precision: str, sources: dict[str, Path], given: dict[str, Path]) -> Path:
-    from parasight_desktop.engine.manifest import MANIFEST
-    from parasight_desktop.engine.sd_convert import convert_stable_diffusion
+    from parasight_desktop.engine.sd_convert import (
+        convert_stable_diffusion,
+        is_current_conversion,
+    )
 
     if precision in given:
         return given[precision]
     out = CACHE / "sd-bench" / f"sd-random-{precision}"
-    if precision == "fp32" and (CACHE / "sd-parity" / "sd-v1.4-random-fp32" / MANIFEST).is_file():
-        return CACHE / "sd-parity" / "sd-v1.4-random-fp32"  # the parity test's, same weights
-    if not (out / MANIFEST).is_file():
+    parity = CACHE / "sd-parity" / "sd-v1.4-random-fp32"
+    if precision == "fp32" and is_current_conversion(parity, "fp32"):
+        return parity  # the parity test's, same weights
+    if not is_current_conversion(out, precision):
         convert_stable_diffusion(sources, out, name=out.name, precision=precision,
                                  on_progress=lambda p: print(f"  {precision} {p.job}: {p.status}",
                                                              file=sys.stderr, flush=True))

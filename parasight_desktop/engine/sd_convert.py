@@ -521,6 +521,20 @@ def convert_stable_diffusion(
     return out_dir
 
 
+def is_current_conversion(folder: Path, precision: str) -> bool:
+    """True if ``folder`` holds a finished conversion made with this converter's layout
+    (fixed batch 1, per-head attention) at ``precision``: caches older than a layout
+    change are converted again rather than measured or tested by mistake."""
+    from .manifest import MANIFEST
+
+    try:
+        extra = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8")).get("extra", {})
+    except (OSError, ValueError):
+        return False
+    return (extra.get("precision") == precision and extra.get("batch") == 1
+            and extra.get("lean_attention") is True)
+
+
 def _licence_path() -> Path:
     from .store import resources_dir
 

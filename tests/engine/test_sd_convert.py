@@ -134,6 +134,22 @@ def test_interrupted_conversion_resumes_at_the_part_where_it_stopped(
     assert m.timestep_embedding.dim == 320 and m.licence_name == "CreativeML OpenRAIL-M"
     assert m.extra["conversion"]["unet-1"]["peak_rss_gib"] == 1.0
     assert not out.with_name("sd.converting").exists()
+    assert m.extra["batch"] == 1 and m.extra["lean_attention"] is True
+    assert sd_convert.is_current_conversion(out, "fp32")
+    assert not sd_convert.is_current_conversion(out, "int8")
+    assert not sd_convert.is_current_conversion(tmp_path / "missing", "fp32")
+
+
+def test_the_layout_is_part_of_the_resume_key(sources, tmp_path, monkeypatch) -> None:
+    """A conversion stopped under another layout (any batch) is not mixed with this one."""
+    out = tmp_path / "sd"
+    monkeypatch.setattr(sd_convert, "_run_job", Worker(fail_on="decoder"))
+    with pytest.raises(ModelError):
+        sd_convert.convert_stable_diffusion(sources, out, batch=None)
+    again = Worker()
+    monkeypatch.setattr(sd_convert, "_run_job", again)
+    sd_convert.convert_stable_diffusion(sources, out)
+    assert again.ran[0] == "text_encoder"
 
 
 def test_a_damaged_finished_part_is_converted_again(sources, tmp_path, monkeypatch) -> None:

@@ -26,12 +26,14 @@ SEED, STEPS, GUIDANCE = 1234, 3, 7.5
 @pytest.fixture(scope="module")
 def sd_folder() -> Path:
     from benchmarks.sd_fixture import make_random_sd_weights
-    from parasight_desktop.engine.manifest import MANIFEST
-    from parasight_desktop.engine.sd_convert import convert_stable_diffusion
+    from parasight_desktop.engine.sd_convert import (
+        convert_stable_diffusion,
+        is_current_conversion,
+    )
 
     sources = make_random_sd_weights(CACHE / "weights", seed=0)
     out = CACHE / "sd-v1.4-random-fp32"
-    if not (out / MANIFEST).is_file():
+    if not is_current_conversion(out, "fp32"):  # cached from an older converter: redo
         convert_stable_diffusion(sources, out, name="sd-v1.4-random-fp32", precision="fp32")
     return out
 
