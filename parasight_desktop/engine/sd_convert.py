@@ -139,10 +139,15 @@ def _attention_per_head(self: Any, inputs: Any, context: Any = None) -> Any:
         context = inputs
     q = self.to_q(inputs) * self.scale
     k, v = self.to_k(context), self.to_v(context)
-    heads = []
+    heads: list[Any] = []
     for h in range(self.num_heads):
         sl = slice(h * self.head_size, (h + 1) * self.head_size)
-        score = ops.matmul(q[:, :, sl], ops.transpose(k[:, :, sl], (0, 2, 1)))  # (b, n, m)
+        qh = q[:, :, sl]
+        if heads:
+            # A data dependency on the previous head (adding its first value times zero),
+            # so the converter cannot schedule all score matrices before any is consumed.
+            qh = qh + ops.multiply(heads[-1][:, :1, :1], 0.0)
+        score = ops.matmul(qh, ops.transpose(k[:, :, sl], (0, 2, 1)))  # (b, n, m)
         heads.append(ops.matmul(ops.softmax(score, axis=-1), v[:, :, sl]))  # (b, n, d)
     out = ops.concatenate(heads, axis=-1)
     return self.out_proj(out)
