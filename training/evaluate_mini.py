@@ -65,11 +65,12 @@ def prompts(n_seen: int = 152, n_held: int = 48, seed: int = 7) -> list[tuple[st
     return out
 
 
-def make_engine() -> Any:
+def make_engine(root: Path | None = None) -> Any:
+    """The app's engine on the shipped models, or on the model folders under ``root``."""
     from parasight_desktop.engine.pipeline import Engine
     from parasight_desktop.engine.store import ModelStore, builtin_models_dir
 
-    return Engine(ModelStore(roots=[builtin_models_dir()], hash_cache=None))
+    return Engine(ModelStore(roots=[root or builtin_models_dir()], hash_cache=None))
 
 
 def generate_all(engine: Any, items: list[tuple[str, Sighting]], seeds: tuple[int, ...],
@@ -173,12 +174,18 @@ def draw_grid(engine: Any) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--sweep", action="store_true", help="score guidance settings on a subset")
+    p.add_argument("--steps-sweep", action="store_true",
+                   help="score steps, samplers and the cond-only tail on a subset")
     p.add_argument("--quick", type=int, default=0, help="only the first N prompts (a check)")
     p.add_argument("--grid-only", action="store_true", help="only redraw docs/mini_examples.png")
+    p.add_argument("--models", type=Path, default=None,
+                   help="score the parasight-mini folder under this folder instead of the "
+                        "shipped one (writes to --results, no grid)")
+    p.add_argument("--results", type=Path, default=RESULTS)
     args = p.parse_args()
     t0 = time.perf_counter()
     judge = load_judge()
-    engine = make_engine()
+    engine = make_engine(args.models)
     items = prompts()
     if args.quick:
         items = items[:args.quick // 2] + items[-(args.quick - args.quick // 2):]
@@ -187,20 +194,33 @@ def main() -> None:
         draw_grid(engine)
         return
 
-    if args.sweep:
+    if args.sweep or args.steps_sweep:
         subset = items[::4]
+        g = engine.pipeline("parasight-mini").manifest.defaults.guidance
+        # (sampler, steps, guidance, cond-only tail): guidance for the defaults; steps,
+        # samplers and the unconditional-pass skip for the speed issue (a proxy for SD:
+        # the same schedule and samplers, on a model whose pictures can be judged here).
+        runs = ([("dpmpp-2m", 20, x, 0.0) for x in (3.0, 4.0, 5.0, 6.0, 7.5)]
+                + [("ddim", 20, 5.0, 0.0)]) if args.sweep else (
+            [("dpmpp-2m", n, g, 0.0) for n in (6, 8, 10, 12, 15, 20, 30)]
+            + [("dpmpp-2m-karras", n, g, 0.0) for n in (8, 10, 12)]
+            + [("ddim", n, g, 0.0) for n in (10, 20)]
+            + [("dpmpp-2m", 20, g, x) for x in (0.2, 0.35, 0.5)])
         sweep = {}
-        for sampler, steps, guidance in (("dpmpp-2m", 20, 3.0), ("dpmpp-2m", 20, 4.0),
-                                         ("dpmpp-2m", 20, 5.0), ("dpmpp-2m", 20, 6.0),
-                                         ("dpmpp-2m", 20, 7.5), ("ddim", 20, 5.0)):
-            imgs, _ = generate_all(engine, subset, (1,), sampler=sampler, steps=steps,
-                                   guidance=guidance)
+        pipe = engine.pipeline("parasight-mini")
+        for sampler, steps, guidance, tail in runs:
+            pipe.cond_only_tail = tail
+            imgs, secs = generate_all(engine, subset, (1,), sampler=sampler, steps=steps,
+                                      guidance=guidance)
             acc = score(judge, imgs, subset, 1)["all"]["accuracy"]
-            sweep[f"{sampler}/{steps}/{guidance}"] = acc
-            print(f"{sampler} {steps} steps guidance {guidance}: {acc}", flush=True)
-        SWEEP.parent.mkdir(parents=True, exist_ok=True)
-        SWEEP.write_text(json.dumps({"prompts": len(subset), "seed": 1, "accuracy": sweep},
-                                    indent=1) + "\n")
+            key = f"{sampler}/{steps}/{guidance}" + (f"/tail{tail}" if tail else "")
+            sweep[key] = {**acc, "seconds_median": round(float(np.median(secs)), 4)}
+            print(f"{key}: {sweep[key]}", flush=True)
+        pipe.cond_only_tail = 0.0
+        out = SWEEP if args.sweep else SWEEP.with_name("mini_steps_sweep.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"prompts": len(subset), "seed": 1, "accuracy": sweep},
+                                  indent=1) + "\n")
         return
 
     images, seconds = generate_all(engine, items, SEEDS)
@@ -216,10 +236,14 @@ def main() -> None:
         {"prompt": t, "colour": s.colour, "kind": s.kind, "eyes": s.eyes, "size": s.size,
          "setting": s.setting, "glowing": s.glowing, "held_out": s.held_out} for t, s in items]
     results["eval_seconds"] = round(time.perf_counter() - t0)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    results["model"] = {"folder": str(manifest.folder), "hash": manifest.model_hash,
+                        "precision": {k: v.get("precision") for k, v in
+                                      manifest.extra.get("conversion", {}).items()}}
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(results, indent=1) + "\n")
 
-    draw_grid(engine)
+    if args.models is None:
+        draw_grid(engine)
     for group in ("seen", "held_out"):
         if group in results:
             print(group, results[group]["images"], results[group]["accuracy"])
