@@ -112,14 +112,7 @@ def test_cancel_on_last_step_still_skips_the_decoder(tiny_engine, monkeypatch) -
 
 def test_guidance_one_skips_the_unconditional_pass(tiny_engine, monkeypatch) -> None:
     pipe: Pipeline = tiny_engine.pipeline()
-    batches: list[int] = []
-    real = pipe.predict_noise
-
-    def spy(latent, temb, context):  # type: ignore[no-untyped-def]
-        batches.append(latent.shape[0])
-        return real(latent, temb, context)
-
-    monkeypatch.setattr(pipe, "predict_noise", spy)
+    batches = _spy_batches(pipe, monkeypatch)
     tiny_engine.generate(GenerationRequest("a blob", seed=1, steps=3, guidance=1.0))
     assert batches == [1, 1, 1]
     batches.clear()
