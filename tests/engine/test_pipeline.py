@@ -210,3 +210,27 @@ def test_cond_only_tail_skips_the_unconditional_pass_in_the_last_steps(tiny_engi
     tail = pipe.generate(req).image
     assert batches == [2, 2, 1, 1]
     assert not np.array_equal(full, tail)
+
+
+def test_swapping_stages_frees_the_unet_while_decoding_and_changes_no_pixel(tiny_engine,
+                                                                            monkeypatch) -> None:
+    pipe: Pipeline = tiny_engine.pipeline()
+    assert not pipe.swap_stages  # a small model keeps everything loaded
+    req = GenerationRequest("a blob", seed=4, steps=3, guidance=5.0)
+    reference = pipe.generate(req).image
+    pipe.swap_stages = True
+    seen: list[tuple[int, bool]] = []
+    real_decoder = pipe.decoder
+
+    def decoder(**feeds):  # type: ignore[no-untyped-def]
+        seen.append((len(pipe.unet_parts), pipe.decoder is not None))
+        assert real_decoder is not None
+        return real_decoder(**feeds)
+
+    monkeypatch.setattr(pipe, "decoder", decoder)
+    first = pipe.generate(req).image
+    assert seen == [(0, True)]  # the UNet was let go before the decoder ran
+    assert pipe.decoder is None and pipe.unet_parts == []
+    second = pipe.generate(req).image  # loads both again
+    assert np.array_equal(first, reference) and np.array_equal(second, reference)
+    assert pipe.decoder is None and pipe.unet_parts == []
