@@ -236,7 +236,6 @@ class Pipeline:
 
         # 4. denoise
         t0 = time.perf_counter()
-        self._ensure_unet()
         total = len(scheduler.timesteps)
         g = np.float32(settings.guidance)
         for i, t in enumerate(scheduler.timesteps):
