@@ -132,16 +132,27 @@ def _cheap_init() -> Iterator[None]:
             cls.__call__ = call
 
 
-def _attention_per_head(self: Any, inputs: Any, context: Any = None) -> Any:
+def _attention_per_head(self: Any, inputs: Any, context: Any = None,
+                        kv_grid: tuple[int, int, int] | None = None) -> Any:
     """KerasCV's ``CrossAttention.call``, the same arithmetic arranged for a small
     interpreter arena: queries scaled before the product (not the (heads, n, n) scores
     after it: one pass less over the largest tensor), and one head at a time, so the
     interpreter holds one (n, n) score matrix instead of all eight at once (at 64x64
-    latents: 64 MB instead of 512 MB per tensor)."""
+    latents: 64 MB instead of 512 MB per tensor).
+
+    ``kv_grid`` (rows, columns, factor) turns on token downsampling (ToDo, Smith et al.
+    2024) for the self-attentions over a rows x columns grid: keys and values come from
+    the tokens average-pooled factor x factor, so the score matrices shrink factor^2
+    times. This changes the arithmetic (an approximation); off unless asked for."""
     from keras import ops
 
     if context is None:
         context = inputs
+        if kv_grid is not None and inputs.shape[1] == kv_grid[0] * kv_grid[1]:
+            rows, cols, f = kv_grid
+            grid = ops.reshape(inputs, (-1, rows, cols, inputs.shape[-1]))
+            pooled = ops.average_pool(grid, f, f, padding="valid")
+            context = ops.reshape(pooled, (-1, (rows // f) * (cols // f), inputs.shape[-1]))
     q = self.to_q(inputs) * self.scale
     k, v = self.to_k(context), self.to_v(context)
     heads: list[Any] = []
@@ -159,12 +170,15 @@ def _attention_per_head(self: Any, inputs: Any, context: Any = None) -> Any:
 
 
 @contextmanager
-def _lean_attention() -> Iterator[None]:
+def _lean_attention(kv_grid: tuple[int, int, int] | None = None) -> Iterator[None]:
     """Trace KerasCV's UNet with :func:`_attention_per_head` (conversion only)."""
     from keras_cv.src.models.stable_diffusion.diffusion_model import CrossAttention
 
+    def call(self: Any, inputs: Any, context: Any = None) -> Any:
+        return _attention_per_head(self, inputs, context, kv_grid)
+
     saved = CrossAttention.call
-    CrossAttention.call = _attention_per_head
+    CrossAttention.call = call
     try:
         yield
     finally:
@@ -266,6 +280,16 @@ def _tensor_index(model: Any) -> dict[str, Any]:
     return by_name
 
 
+def _unet_rewrite(job: dict[str, Any]) -> Callable[[], Any] | None:
+    """The arrangement a UNet part is traced in: per-head attention, and with
+    ``token_downsample`` > 1 also token downsampling at the full-size latent grid."""
+    factor = int(job.get("token_downsample") or 1)
+    if not job.get("lean_attention") and factor == 1:
+        return None
+    grid = (int(job["height"]) // 8, int(job["width"]) // 8, factor) if factor > 1 else None
+    return lambda: _lean_attention(grid)
+
+
 def run_worker(job: dict[str, Any]) -> PartResult:
     """Convert one part (``job["job"]``) and return what was made."""
     import keras
@@ -323,7 +347,7 @@ def run_worker(job: dict[str, Any]) -> PartResult:
     report = convert_keras_model(
         model, out_dir / file, specs, outputs, precision, probe=probe,
         workdir=Path(job["work_dir"]),
-        rewrite=_lean_attention if job.get("lean_attention") and name.startswith("unet-") else None)
+        rewrite=_unet_rewrite(job) if name.startswith("unet-") else None)
     return PartResult(
         job=name, file=file, inputs=[s.name for s in specs], outputs=outputs, params=params,
         size=report.size, sha256=report.sha256, seconds=time.perf_counter() - start,
@@ -404,6 +428,7 @@ def convert_stable_diffusion(
     max_params: int = DEFAULT_MAX_PARAMS,
     batch: int | None = 1,
     lean_attention: bool = True,
+    token_downsample: int = 1,
     work_dir: Path | None = None,
     on_progress: Callable[[ConvertProgress], None] | None = None,
     cancel: threading.Event | None = None,
@@ -417,8 +442,14 @@ def convert_stable_diffusion(
     graph). ``lean_attention``: trace the UNet's attention one head at a time with the
     scale applied to the queries (see :func:`_attention_per_head`). Both defaults were
     chosen by peak memory in benchmarks/bench_sd.py (docs/BENCHMARKS.md).
+    ``token_downsample``: 2 pools the keys and values of the full-size self-attentions
+    2x2 (faster, approximate; measured in benchmarks/bench_todo.py); 1, the default, is
+    KerasCV's arithmetic.
     """
     check_conversion_possible()
+    if token_downsample not in (1, 2, 4):
+        raise InputError(f"Token downsampling {token_downsample} is not supported: "
+                         "use 1 (off), 2 or 4.")
     if precision not in MIN_PSNR:
         raise InputError(f"Unknown precision '{precision}': choose fp32, fp16 or int8.")
     if height % 128 or width % 128 or not (128 <= height <= 1024 and 128 <= width <= 1024):
@@ -437,7 +468,8 @@ def convert_stable_diffusion(
     key = {"sources": {r: [str(Path(p).resolve()), Path(p).stat().st_size]
                        for r, p in sorted(sources.items()) if r in ROLES},
            "precision": precision, "height": height, "width": width, "max_params": max_params,
-           "batch": batch, "lean_attention": lean_attention}
+           "batch": batch, "lean_attention": lean_attention,
+           "token_downsample": token_downsample}
     state: dict[str, Any] = {}
     if state_file.is_file():
         try:
@@ -450,7 +482,7 @@ def convert_stable_diffusion(
     base = {"sources": {r: str(p) for r, p in sources.items()}, "height": height,
             "width": width, "precision": precision, "out_dir": str(stage),
             "work_dir": str(work), "max_params": max_params, "batch": batch,
-            "lean_attention": lean_attention}
+            "lean_attention": lean_attention, "token_downsample": token_downsample}
 
     def finished(job: str) -> PartResult | None:
         entry = done.get(job)
@@ -517,6 +549,7 @@ def convert_stable_diffusion(
         "preview": {"rgb_factors": SD15_PREVIEW, "rgb_bias": [0.0, 0.0, 0.0]},
         "files": {r.file: {"size": r.size, "sha256": r.sha256} for r in all_results},
         "extra": {"precision": precision, "batch": batch, "lean_attention": lean_attention,
+                  "token_downsample": token_downsample,
                   "conversion": {r.job: {"params": r.params, "seconds": round(r.seconds, 1),
                                          "peak_rss_gib": round(r.peak_rss_bytes / 2**30, 2),
                                          "psnr_db": r.psnr_db,
@@ -533,8 +566,9 @@ def convert_stable_diffusion(
 
 def is_current_conversion(folder: Path, precision: str) -> bool:
     """True if ``folder`` holds a finished conversion made with this converter's layout
-    (fixed batch 1, per-head attention) at ``precision``: caches older than a layout
-    change are converted again rather than measured or tested by mistake."""
+    (fixed batch 1, per-head attention, KerasCV's exact attention) at ``precision``:
+    caches older than a layout change are converted again rather than measured or
+    tested by mistake."""
     from .manifest import MANIFEST
 
     try:
@@ -542,7 +576,8 @@ def is_current_conversion(folder: Path, precision: str) -> bool:
     except (OSError, ValueError):
         return False
     return (extra.get("precision") == precision and extra.get("batch") == 1
-            and extra.get("lean_attention") is True)
+            and extra.get("lean_attention") is True
+            and extra.get("token_downsample", 1) == 1)
 
 
 def _licence_path() -> Path:

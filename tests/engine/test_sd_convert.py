@@ -88,10 +88,12 @@ class Worker:
                  psnr: float = 120.0) -> None:
         self.n_parts, self.fail_on, self.psnr = n_parts, fail_on, psnr
         self.ran: list[str] = []
+        self.jobs: dict[str, dict] = {}
 
     def __call__(self, job, work, cancel, log):  # type: ignore[no-untyped-def]
         name = job["job"]
         self.ran.append(name)
+        self.jobs[name] = job
         if name == self.fail_on:
             raise ModelError(f"Converting {name} stopped: it ran out of memory (killed).")
         if cancel is not None and cancel.is_set():
@@ -152,6 +154,17 @@ def test_the_layout_is_part_of_the_resume_key(sources, tmp_path, monkeypatch) ->
     assert again.ran[0] == "text_encoder"
 
 
+def test_token_downsampling_is_recorded_and_never_taken_for_the_exact_model(
+        sources, tmp_path, monkeypatch) -> None:
+    worker = Worker()
+    monkeypatch.setattr(sd_convert, "_run_job", worker)
+    out = sd_convert.convert_stable_diffusion(sources, tmp_path / "sd", token_downsample=2)
+    assert load_manifest(out).extra["token_downsample"] == 2
+    assert not sd_convert.is_current_conversion(out, "fp32")  # not KerasCV's arithmetic
+    assert worker.jobs["unet-0"]["token_downsample"] == 2
+    assert worker.jobs["text_encoder"]["token_downsample"] == 2  # harmless: UNet only
+
+
 def test_a_damaged_finished_part_is_converted_again(sources, tmp_path, monkeypatch) -> None:
     out = tmp_path / "sd"
     monkeypatch.setattr(sd_convert, "_run_job", Worker(fail_on="decoder"))
@@ -201,6 +214,7 @@ def test_cancel_stops_and_keeps_finished_parts(sources, tmp_path, monkeypatch) -
     ({"precision": "bf16"}, "Unknown precision"),
     ({"height": 500}, "multiples of 128"),
     ({"width": 2048}, "multiples of 128"),
+    ({"token_downsample": 3}, "Token downsampling 3 is not supported"),
 ])
 def test_bad_settings_are_refused_before_any_work(sources, tmp_path, kwargs, fragment) -> None:
     with pytest.raises(InputError, match=fragment):
@@ -248,10 +262,11 @@ def test_lean_attention_computes_what_keras_cv_does(cross: bool, tmp_path: Path)
     probe = {"x": rng.standard_normal((1, 64, 32)).astype(np.float32),
              "c": rng.standard_normal((1, 7, 24)).astype(np.float32)}
     expected = np.asarray(model([probe["x"], probe["c"]]))
+    original = CrossAttention.call
     with sd_convert._lean_attention():
         lean = np.asarray(model([probe["x"], probe["c"]]))
     np.testing.assert_allclose(lean, expected, rtol=1e-5, atol=1e-5)
-    assert CrossAttention.call is not sd_convert._attention_per_head  # restored afterwards
+    assert CrossAttention.call is original  # restored afterwards
 
     report = convert_keras_model(
         model, tmp_path / "attn.tflite",
@@ -262,3 +277,52 @@ def test_lean_attention_computes_what_keras_cv_does(cross: bool, tmp_path: Path)
 
     ops = {o["op_name"] for o in Interpreter(str(report.path))._get_ops_details()}
     assert "SHAPE" not in ops  # a fixed batch: no shape arithmetic left in the graph
+
+
+def _attention_reference(layer, x: np.ndarray, pool: int) -> np.ndarray:
+    """KerasCV's CrossAttention self-attention in numpy, keys and values taken from
+    the tokens average-pooled ``pool`` x ``pool`` on their square grid."""
+    n, c = x.shape[1:]
+    side = round(n ** 0.5)
+    g = x.reshape(1, side, side, c)
+    g = g.reshape(1, side // pool, pool, side // pool, pool, c).mean(axis=(2, 4))
+    src = g.reshape(1, -1, c)
+
+    def dense(d, v):
+        w = [np.asarray(t) for t in d.weights]
+        return v @ w[0] + (w[1] if len(w) > 1 else 0)
+
+    q, k, v = dense(layer.to_q, x) * layer.scale, dense(layer.to_k, src), dense(layer.to_v, src)
+    heads = []
+    for h in range(layer.num_heads):
+        sl = slice(h * layer.head_size, (h + 1) * layer.head_size)
+        s = q[:, :, sl] @ k[:, :, sl].transpose(0, 2, 1)
+        p = np.exp(s - s.max(-1, keepdims=True))
+        heads.append((p / p.sum(-1, keepdims=True)) @ v[:, :, sl])
+    return dense(layer.out_proj, np.concatenate(heads, -1))
+
+
+@pytest.mark.slow
+def test_token_downsampling_pools_keys_and_values_of_full_size_self_attention_only() -> None:
+    import keras
+    from keras_cv.src.models.stable_diffusion.diffusion_model import CrossAttention
+
+    keras.utils.set_random_seed(0)
+    x_in = keras.Input((64, 32), batch_size=1, name="x")
+    c_in = keras.Input((7, 24), batch_size=1, name="c")
+    self_layer, cross_layer = CrossAttention(4, 8), CrossAttention(4, 8)
+    small = keras.Input((16, 32), batch_size=1, name="s")
+    model = keras.Model([x_in, c_in, small], [self_layer(x_in), cross_layer(x_in, context=c_in),
+                                              self_layer(small)])
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((1, 64, 32)).astype(np.float32)
+    c = rng.standard_normal((1, 7, 24)).astype(np.float32)
+    s = rng.standard_normal((1, 16, 32)).astype(np.float32)
+    exact = [np.asarray(t) for t in model([x, c, s])]
+    with sd_convert._lean_attention((8, 8, 2)):  # an 8x8 grid of tokens, pooled 2x2
+        todo = [np.asarray(t) for t in model([x, c, s])]
+    np.testing.assert_allclose(todo[0], _attention_reference(self_layer, x, 2), atol=1e-5)
+    np.testing.assert_allclose(_attention_reference(self_layer, x, 1), exact[0], atol=1e-5)
+    assert np.abs(todo[0] - exact[0]).max() > 1e-3  # it is an approximation
+    np.testing.assert_allclose(todo[1], exact[1], atol=1e-5)  # cross-attention: untouched
+    np.testing.assert_allclose(todo[2], exact[2], atol=1e-5)  # a smaller grid: untouched
