@@ -57,7 +57,13 @@ def labels_of(sightings: list[Sighting]) -> dict[str, np.ndarray]:
 
 
 def build_judge() -> Any:
-    """About 0.2 M parameters; uint8 images in, one softmax per attribute out."""
+    """About 0.4 M parameters; uint8 images in, one softmax per attribute out.
+
+    The first layer keeps full resolution and the heads also see the 32x32 features
+    averaged over the image (fine detail: small creatures, eyes). Against the first
+    judge (a strided first layer, 8x8 features only), kind went from 96.9% to 99.9% and
+    size from 96.8% to 99.7% on fresh renders; eyes stayed at chance (33.6% -> 33.8%):
+    a count is not learnt from the count label alone (judge_report.json)."""
     import keras
     from keras import layers
 
@@ -69,14 +75,17 @@ def build_judge() -> Any:
         x = layers.BatchNormalization()(x)
         return layers.Activation("relu")(x)
 
-    x = conv(x, 16, 2)  # 64
-    x = conv(x, 32, 2)  # 32
-    x = conv(x, 48)
-    x = conv(x, 64, 2)  # 16
+    x = conv(x, 16)  # 128
+    x = conv(x, 32, 2)  # 64
+    x = conv(x, 48, 2)  # 32
     x = conv(x, 64)
+    fine = layers.GlobalAveragePooling2D()(x)
+    x = conv(x, 64, 2)  # 16
+    x = conv(x, 96)
     x = conv(x, 128, 2)  # 8
     x = conv(x, 128)
-    x = layers.Concatenate()([layers.GlobalAveragePooling2D()(x), layers.GlobalMaxPooling2D()(x)])
+    x = layers.Concatenate()([layers.GlobalAveragePooling2D()(x), layers.GlobalMaxPooling2D()(x),
+                              fine])
     x = layers.Dropout(0.2)(x)
     outs = [layers.Dense(n, activation="softmax", name=k)(x) for k, n in HEADS.items()]
     return keras.Model(image, outs, name="judge")
