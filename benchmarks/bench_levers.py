@@ -15,7 +15,10 @@ weights, .cache/sd-bench/sd-random-int8), in one process on a quiet machine:
    converted again with ``token_downsample=2`` (once, cached next to the model) and
    timed against the exact ones; one whole image compared with the exact image.
 3. **Skipping the unconditional pass** in the last half of the steps
-   (``cond_only_tail``): one whole image, time and difference from the exact image.
+   (``cond_only_tail``): one whole image, time and difference from the exact image;
+   and one image with both levers.
+4. **Precision**: every part of the fp32 conversion of the same weights (the parity
+   test's, if current) timed alongside the int8 one.
 
 Image differences are PSNR against the exact image from the same seed (random
 weights: a measure of how much the image moves, not of how good it looks).
@@ -42,6 +45,8 @@ sys.path.insert(0, str(ROOT))
 CACHE = ROOT / ".cache"
 PROMPT = "a tall shadow figure with glowing eyes on a city street at night"
 SEED = 1234
+RESULTS = CACHE / "bench-levers.json"
+SPEED = CACHE / "bench-speed.json"  # bench_speed's last run: keras-cv and diffusers times
 
 
 def graph_flops(path: Path) -> dict[str, float]:
@@ -196,12 +201,20 @@ def conv_peak(repeats: int) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--model", type=Path, default=CACHE / "sd-bench" / "sd-random-int8")
+    ap.add_argument("--fp32-model", type=Path,
+                    default=CACHE / "sd-parity" / "sd-v1.4-random-fp32",
+                    help="the same weights at fp32 (the parity test's), timed alongside")
     ap.add_argument("--factor", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--convert-only", action="store_true",
                     help="only make the token-downsampled copy (no timing)")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--report-only", action="store_true",
+                    help=f"only write the report again from {RESULTS.name}")
     args = ap.parse_args()
+    if args.report_only:
+        publish(json.loads(RESULTS.read_text()), args)
+        return
     exact = args.model.resolve()
     if not (exact / "manifest.json").is_file():
         raise SystemExit(f"{exact} is not a converted model folder: make it with "
@@ -210,8 +223,13 @@ def main() -> None:
     todo = make_todo_folder(exact, todo_dir, args.factor)
     if args.convert_only:
         return
+    from parasight_desktop.engine.sd_convert import is_current_conversion
 
-    from benchmarks._report import write_section
+    fp32 = args.fp32_model.resolve() if is_current_conversion(args.fp32_model, "fp32") else None
+    if fp32 is None:
+        print(f"{args.fp32_model} is not a current fp32 conversion: fp32 not timed "
+              "(the parity test makes it)", file=sys.stderr)
+
     from parasight_desktop.engine.pipeline import Engine
     from parasight_desktop.engine.store import ModelStore
     from parasight_desktop.engine.types import GenerationRequest
@@ -224,14 +242,17 @@ def main() -> None:
     manifest = json.loads((exact / "manifest.json").read_text())
     rows = []
     for part in [p["file"] for p in manifest["unet"]["parts"]] + ["decoder.tflite"]:
-        files = [exact / part] + ([todo_dir / part] if part in todo["reports"] else [])
-        times = time_alternately(files, args.repeats if part != "decoder.tflite" else 2,
-                                 threads)
+        files = {"seconds": exact / part}
+        if part in todo["reports"]:
+            files["todo_seconds"] = todo_dir / part
+        if fp32 is not None:
+            files["fp32_seconds"] = fp32 / part
+        times = dict(zip(files, time_alternately(
+            list(files.values()), args.repeats if part != "decoder.tflite" else 2, threads)))
         f = graph_flops(exact / part)
         row = {"part": part, "gflop": sum(f.values()) / 1e9,
-               "attention_gflop": f.get("BATCH_MATMUL", 0.0) / 1e9, "seconds": times[0]}
-        if len(times) > 1:
-            row["todo_seconds"] = times[1]
+               "attention_gflop": f.get("BATCH_MATMUL", 0.0) / 1e9, **times}
+        if "todo_seconds" in times:
             row["todo_gflop"] = sum(graph_flops(todo_dir / part).values()) / 1e9
         rows.append(row)
         print(row, file=sys.stderr, flush=True)
@@ -252,27 +273,37 @@ def main() -> None:
     tail_img, tail_s, _ = image(exact.name, 0.5)
     eng.generate(GenerationRequest(PROMPT, seed=SEED, model=todo_dir.name, steps=1))
     todo_img, todo_s, _ = image(todo_dir.name)
+    both_img, both_s, _ = image(todo_dir.name, 0.5)
 
     def psnr(a: np.ndarray) -> float:
         mse = float(np.mean((a - ref) ** 2))
         return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
-    body = report(rows, peak, todo, steps, ref_s, (tail_s, psnr(tail_img)),
-                  (todo_s, psnr(todo_img)))
+    results = {"rows": rows, "peak": peak, "todo": todo, "images": {
+        "steps": steps, "exact_s": ref_s, "tail_s": tail_s, "tail_psnr": psnr(tail_img),
+        "todo_s": todo_s, "todo_psnr": psnr(todo_img), "both_s": both_s,
+        "both_psnr": psnr(both_img)}}
+    RESULTS.write_text(json.dumps(results, indent=1))
+    publish(results, args)
+
+
+def publish(results: dict[str, Any], args: argparse.Namespace) -> None:
+    from benchmarks._report import write_section
+
+    body = report(results)
     print(body)
-    (CACHE / "bench-levers.json").write_text(json.dumps(
-        {"rows": rows, "peak": peak, "todo": todo, "images": {
-            "exact_s": ref_s, "tail_s": tail_s, "tail_psnr": psnr(tail_img),
-            "todo_s": todo_s, "todo_psnr": psnr(todo_img)}}, indent=1))
     if not args.no_write:
         write_section("levers", "Speed levers and the hardware floor (512x512, int8)",
-                      ".venv/bin/python benchmarks/bench_levers.py " + " ".join(sys.argv[1:]),
+                      " ".join([".venv/bin/python benchmarks/bench_levers.py",
+                                *(a for a in sys.argv[1:] if a != "--report-only")]),
                       body)
 
 
-def report(rows: list[dict[str, Any]], peak: dict[str, float], todo: dict[str, Any],
-           steps: int, ref_s: float, tail: tuple[float, float], todo_img: tuple[float, float]
-           ) -> str:
+def report(results: dict[str, Any]) -> str:
+    rows, peak, todo, im = results["rows"], results["peak"], results["todo"], results["images"]
+    steps, ref_s = im.get("steps", 12), im["exact_s"]
+    tail, todo_img, both = ((im["tail_s"], im["tail_psnr"]), (im["todo_s"], im["todo_psnr"]),
+                            (im["both_s"], im["both_psnr"]))
     best = max(peak.values())
     unet = [r for r in rows if r["part"].startswith("unet")]
     dec = next(r for r in rows if r["part"] == "decoder.tflite")
@@ -284,23 +315,29 @@ def report(rows: list[dict[str, Any]], peak: dict[str, float], todo: dict[str, A
     probes = ", ".join(f"{k} {v['psnr_vs_exact_keras_db']:.1f} dB"
                        for k, v in todo["reports"].items())
     parts = ", ".join(f"unet_{k}" for k in todo["parts"])
+
+    def fp32_cell(r: dict[str, Any]) -> str:
+        return f"{r['fp32_seconds']:.2f}" if "fp32_seconds" in r else "not timed"
+
+    timed32 = all("fp32_seconds" in r for r in rows)
+    fp32_total = f"{sum(r['fp32_seconds'] for r in unet):.2f}" if timed32 else "not timed"
     lines = [
         (f"Best XNNPACK throughput measured here (one 3x3 320-channel convolution at 64x64): "
          f"fp32 {peak['fp32']:.0f} GFLOP/s, int8 dynamic-range {peak['int8']:.0f} GFLOP/s."),
         "",
-        ("| part | GFLOP | of which attention | seconds | GFLOP/s | floor at best rate "
-         "| token downsampling: GFLOP / seconds |"),
-        "|---|---|---|---|---|---|---|",
+        ("| part | GFLOP | of which attention | int8 seconds | GFLOP/s | floor at best rate "
+         "| token downsampling: GFLOP / seconds | fp32 seconds |"),
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         td = (f"{r['todo_gflop']:.0f} / {r['todo_seconds']:.2f} s" if "todo_seconds" in r
               else "same part")
         lines.append(f"| {r['part']} | {r['gflop']:.0f} | {r['attention_gflop']:.0f} | "
                      f"{r['seconds']:.2f} | {r['gflop'] / r['seconds']:.0f} | "
-                     f"{r['gflop'] / best:.2f} s | {td} |")
+                     f"{r['gflop'] / best:.2f} s | {td} | {fp32_cell(r)} |")
     lines += [
         (f"| **UNet, one evaluation** | **{g:.0f}** | {attn:.0f} | **{s:.2f}** | {g / s:.0f} "
-         f"| **{g / best:.2f} s** | {gt:.0f} / {st:.2f} s |"),
+         f"| **{g / best:.2f} s** | {gt:.0f} / {st:.2f} s | {fp32_total} |"),
         "",
         (f"- The UNet runs at {g / s / best:.0%} of the best rate measured here, the decoder at "
          f"{dec['gflop'] / dec['seconds'] / best:.0%}. Whatever the arrangement, the same "
@@ -312,9 +349,46 @@ def report(rows: list[dict[str, Any]], peak: dict[str, float], todo: dict[str, A
         (f"- Whole image at the defaults ({steps} steps): exact {ref_s:.1f} s; token "
          f"downsampling {todo_img[0]:.1f} s ({todo_img[0] / ref_s:.2f}x, image PSNR against the "
          f"exact image {todo_img[1]:.1f} dB); no unconditional pass in the last half of the "
-         f"steps {tail[0]:.1f} s ({tail[0] / ref_s:.2f}x, image PSNR {tail[1]:.1f} dB)."),
+         f"steps {tail[0]:.1f} s ({tail[0] / ref_s:.2f}x, image PSNR {tail[1]:.1f} dB); "
+         f"both {both[0]:.1f} s ({both[0] / ref_s:.2f}x, image PSNR {both[1]:.1f} dB)."),
     ]
+    lines += floor_against_targets(g / best, dec["gflop"] / best, steps)
+    if timed32:
+        f32 = sum(r["fp32_seconds"] for r in unet)
+        lines.append(
+            f"- Precision: the fp32 conversion of the same weights takes {f32:.2f} s a UNet "
+            f"evaluation ({f32 / s:.2f}x int8) and {dec['fp32_seconds']:.1f} s a decode "
+            f"({dec['fp32_seconds'] / dec['seconds']:.2f}x).")
     return "\n".join(lines)
+
+
+def floor_against_targets(unet_floor: float, decoder_floor: float, steps: int) -> list[str]:
+    """The speed issue's targets against the floor, with keras-cv's and diffusers' times
+    from bench_speed's last run (a different run: stated as such)."""
+    try:
+        speed = json.loads(SPEED.read_text())["results"]
+        kcv, dif = speed["keras-cv"], speed["diffusers"]
+        matched_steps = int(speed["app"]["matched"]["steps"])
+    except (OSError, ValueError, KeyError):
+        return [f"- (No {SPEED.name}: run bench_speed.py to compare the floor with the targets.)"]
+    best_default = 2 * steps * unet_floor + decoder_floor
+    best_matched = 2 * matched_steps * unet_floor + decoder_floor
+    return [
+        "",
+        (f"The speed issue's targets against this floor (keras-cv and diffusers times from "
+         f"bench_speed's last run, {SPEED.name}; the floor assumes every operator at the best "
+         f"rate above and nothing else costing time):"),
+        "",
+        (f"- one UNet evaluation: floor {unet_floor:.2f} s against keras-cv's "
+         f"{kcv['unet_eval']['1']:.2f} s = {unet_floor / kcv['unet_eval']['1']:.2f} "
+         f"(target 0.40)"),
+        (f"- matched ({matched_steps} steps, two passes each, one decode): floor "
+         f"{best_matched:.0f} s against diffusers' {dif['matched']['total']:.0f} s = "
+         f"{best_matched / dif['matched']['total']:.2f} (target 0.35)"),
+        (f"- defaults ({steps} steps, two passes each, one decode): floor {best_default:.0f} s "
+         f"(target 60 s); the decode alone is {decoder_floor:.0f} s, which leaves room for "
+         f"{max(0.0, (60 - decoder_floor) / unet_floor):.1f} UNet evaluations in 60 s."),
+    ]
 
 
 if __name__ == "__main__":

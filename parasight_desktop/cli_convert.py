@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from .engine.errors import InputError
-from .engine.sd_convert import PRECISION_HELP, install_name
+from .engine.sd_convert import PRECISION_HELP, TOKEN_DOWNSAMPLE_HELP, install_name
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -27,6 +27,8 @@ def add_parsers(msub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     common.add_argument("--as", dest="install_as", help="install under this name")
     common.add_argument("--max-part-params", type=int, default=None,
                         help="UNet parameters per converted part (memory vs. part count)")
+    common.add_argument("--token-downsample", type=int, choices=(1, 2), default=1,
+                        help=TOKEN_DOWNSAMPLE_HELP)
 
     imp = msub.add_parser("import-keras", parents=[common],
                           help="convert KerasCV Stable Diffusion .h5 files you already have")
@@ -45,7 +47,7 @@ def run_conversion(sources: dict[str, Path], args: argparse.Namespace, base: str
     from .engine.sd_convert import DEFAULT_MAX_PARAMS, ConvertProgress, convert_stable_diffusion
     from .engine.store import user_models_dir
 
-    name = install_name(base, args.precision, args.size, args.install_as)
+    name = install_name(base, args.precision, args.size, args.install_as, args.token_downsample)
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise InputError(f"'{name}' is not a usable model name: use letters, digits, '-', '.'.")
     out = user_models_dir() / name
@@ -63,7 +65,7 @@ def run_conversion(sources: dict[str, Path], args: argparse.Namespace, base: str
     convert_stable_diffusion(
         sources, out, name=name, precision=args.precision, height=h, width=w,
         max_params=args.max_part_params or DEFAULT_MAX_PARAMS, on_progress=progress,
-        cancel=threading.Event(),
+        cancel=threading.Event(), token_downsample=args.token_downsample,
     )
     print(out)
     print(f"next: parasight generate \"what you saw\" --model {name}", file=sys.stderr)

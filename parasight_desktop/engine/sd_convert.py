@@ -54,17 +54,25 @@ SD15_PREVIEW = [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350],
                 [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]]
 SD_LICENCE_FILE = "creativeml-openrail-m.md"
 #: The trade-offs shown wherever a precision is chosen (CLI help, the Models dialog).
+TOKEN_DOWNSAMPLE_HELP = ("2: pool the keys and values of the full-size self-attentions "
+                         "2x2 (token downsampling): about 0.83x the time an image here, an "
+                         "approximation of the model's attention (image PSNR about 30 dB "
+                         "against exact on random weights; not checked on the real ones). "
+                         "Default 1: exact")
 PRECISION_HELP = ("fp32: exact, largest (about 4.3 GB), slowest; fp16: half the size, "
                   "same speed, tiny differences; int8: dynamic-range, a quarter of the size, "
                   "fastest on CPU, small visible differences")
 
 
-def install_name(base: str, precision: str, size: tuple[int, int], given: str | None) -> str:
-    """The folder name a conversion installs as: sd-v1.4, sd-v1.4-int8, sd-v1.4-int8-768x768."""
+def install_name(base: str, precision: str, size: tuple[int, int], given: str | None,
+                 token_downsample: int = 1) -> str:
+    """The folder name a conversion installs as: sd-v1.4, sd-v1.4-int8, sd-v1.4-int8-768x768,
+    sd-v1.4-int8-todo2 (token downsampling)."""
     if given:
         return given
     name = base if precision == "fp32" else f"{base}-{precision}"
-    return name if size == (512, 512) else f"{name}-{size[0]}x{size[1]}"
+    name = name if size == (512, 512) else f"{name}-{size[0]}x{size[1]}"
+    return name if token_downsample == 1 else f"{name}-todo{token_downsample}"
 
 
 @dataclass(frozen=True)

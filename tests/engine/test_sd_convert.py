@@ -326,3 +326,30 @@ def test_token_downsampling_pools_keys_and_values_of_full_size_self_attention_on
     assert np.abs(todo[0] - exact[0]).max() > 1e-3  # it is an approximation
     np.testing.assert_allclose(todo[1], exact[1], atol=1e-5)  # cross-attention: untouched
     np.testing.assert_allclose(todo[2], exact[2], atol=1e-5)  # a smaller grid: untouched
+
+
+def test_install_names_say_what_was_converted() -> None:
+    assert sd_convert.install_name("sd-v1.4", "fp32", (512, 512), None) == "sd-v1.4"
+    assert sd_convert.install_name("sd-v1.4", "int8", (768, 512), None) == "sd-v1.4-int8-768x512"
+    assert sd_convert.install_name("sd-v1.4", "int8", (512, 512), None, 2) == "sd-v1.4-int8-todo2"
+    assert sd_convert.install_name("sd-v1.4", "int8", (512, 512), "mine", 2) == "mine"
+
+
+def test_cli_import_keras_passes_token_downsampling_through(
+        sources, tmp_path, monkeypatch, capsys) -> None:
+    from parasight_desktop import cli
+
+    monkeypatch.setenv("PARASIGHT_DATA_DIR", str(tmp_path / "data"))
+    worker = Worker()
+    monkeypatch.setattr(sd_convert, "_run_job", worker)
+    args = ["models", "import-keras", "--text-encoder", str(sources["text_encoder"]),
+            "--diffusion-model", str(sources["diffusion_model"]),
+            "--decoder", str(sources["decoder"]), "--model", "not-in-catalogue",
+            "--precision", "int8"]
+    assert cli.main([*args, "--token-downsample", "2"]) == 0
+    out = tmp_path / "data" / "models" / "not-in-catalogue-int8-todo2"
+    assert load_manifest(out).extra["token_downsample"] == 2
+    assert worker.jobs["unet-1"]["token_downsample"] == 2
+    with pytest.raises(SystemExit) as exc:
+        cli.main([*args, "--token-downsample", "3"])
+    assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
