@@ -340,7 +340,8 @@ def _draw_kind(d: ImageDraw.ImageDraw, kind: str, cx: float, cy: float, scale: f
 
 
 def _draw_eyes(d: ImageDraw.ImageDraw, eyes: str, face: tuple[float, float, float, float],
-               rng: np.random.Generator) -> None:
+               rng: np.random.Generator) -> list[tuple[float, float]]:
+    """Draw the eyes on the face; return their centres (drawing coordinates)."""
     fx, fy, fw, fh = face
     if eyes == "one":
         spots = [(fx, fy, 1.0)]
@@ -364,6 +365,7 @@ def _draw_eyes(d: ImageDraw.ImageDraw, eyes: str, face: tuple[float, float, floa
                   width=max(1, int(r * 0.18)))
         p = r * 0.5
         d.ellipse([x - p, y - p, x + p, y + p], fill=(0, 0, 0))
+    return [(x, y) for x, y, _ in spots]
 
 
 # 3. The whole image -----------------------------------------------------------------------
@@ -371,8 +373,11 @@ def _draw_eyes(d: ImageDraw.ImageDraw, eyes: str, face: tuple[float, float, floa
 _FLYING = {"winged creature", "glowing orb of light"}
 
 
-def render(sighting: Sighting, seed: int) -> np.ndarray:
-    """The sighting as a (128, 128, 3) uint8 image; the same seed gives the same image."""
+def render(sighting: Sighting, seed: int,
+           eyes: list[tuple[float, float]] | None = None) -> np.ndarray:
+    """The sighting as a (128, 128, 3) uint8 image; the same seed gives the same image.
+    With ``eyes``, the centres (x, y in pixels) of the eyes inside the image are added
+    to it: where the eyes are, for the judge to learn counting from."""
     rng = np.random.default_rng(seed)
     bg, ground = _background(sighting.setting, rng)
     scale = (rng.uniform(0.88, 1.0) if sighting.size == "big" else rng.uniform(0.52, 0.6))
@@ -397,7 +402,9 @@ def render(sighting: Sighting, seed: int) -> np.ndarray:
     layer = Image.new("RGBA", (_S, _S), (0, 0, 0, 0))
     d = ImageDraw.Draw(layer)
     face = _draw_kind(d, sighting.kind, cx, cy, scale, fill + (255,), line + (255,), rng)
-    _draw_eyes(d, sighting.eyes, face, rng)
+    spots = _draw_eyes(d, sighting.eyes, face, rng)
+    if eyes is not None:
+        eyes.extend((x / _SS, y / _SS) for x, y in spots if 0 <= x < _S and 0 <= y < _S)
 
     size = (IMAGE_SIZE, IMAGE_SIZE)
     out = bg.convert("RGB").resize(size, Image.BILINEAR)
@@ -413,14 +420,19 @@ def render(sighting: Sighting, seed: int) -> np.ndarray:
     return np.asarray(out, np.uint8)
 
 
-def render_dataset(n: int, seed: int, *, held_out: bool | None = False
+def render_dataset(n: int, seed: int, *, held_out: bool | None = False,
+                   eyes: list[list[tuple[float, float]]] | None = None
                    ) -> tuple[np.ndarray, list[Sighting]]:
-    """``n`` images and their attributes, all drawn from ``seed``."""
+    """``n`` images and their attributes, all drawn from ``seed`` (with ``eyes``: and the
+    eye centres of each image, appended to it)."""
     rng = np.random.default_rng(seed)
     images = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
     sightings = []
     for i in range(n):
         s = random_sighting(rng, held_out=held_out)
-        images[i] = render(s, int(rng.integers(2**31)))
+        spots: list[tuple[float, float]] | None = [] if eyes is not None else None
+        images[i] = render(s, int(rng.integers(2**31)), spots)
+        if eyes is not None and spots is not None:
+            eyes.append(spots)
         sightings.append(s)
     return images, sightings
