@@ -126,7 +126,8 @@ def main() -> None:
     print(body)
     if not args.no_write:
         write_section("sd", "Stable Diffusion v1.4: conversion and 512x512 generation",
-                      "make bench-sd  # .venv/bin/python benchmarks/bench_sd.py", body)
+                      " ".join(["make bench-sd  # .venv/bin/python benchmarks/bench_sd.py",
+                                *sys.argv[1:]]), body)
 
 
 def _file(job: str, m) -> str:  # type: ignore[no-untyped-def]
