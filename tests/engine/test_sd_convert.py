@@ -88,7 +88,7 @@ class Worker:
                  psnr: float = 120.0) -> None:
         self.n_parts, self.fail_on, self.psnr = n_parts, fail_on, psnr
         self.ran: list[str] = []
-        self.jobs: dict[str, dict] = {}
+        self.jobs: dict[str, dict] = {}  # each job it was given, by part
 
     def __call__(self, job, work, cancel, log):  # type: ignore[no-untyped-def]
         name = job["job"]

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 import shiboken6
@@ -400,18 +399,6 @@ def downloaded() -> dict[str, Path]:
     return paths
 
 
-class RecordingWorker(Worker):
-    """The test worker, also keeping each job it was given."""
-
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.jobs: list[dict[str, Any]] = []
-
-    def __call__(self, job, work, cancel, log):  # type: ignore[no-untyped-def]
-        self.jobs.append(job)
-        return super().__call__(job, work, cancel, log)
-
-
 class WaitingWorker(Worker):
     """Converts until ``wait_on``, then runs until cancelled, as the real worker does."""
 
@@ -430,7 +417,7 @@ class WaitingWorker(Worker):
 
 def test_convert_shows_each_part_and_installs_the_model(  # type: ignore[no-untyped-def]
         qtbot, make_dialog, downloaded, conversion_possible, monkeypatch) -> None:
-    worker = RecordingWorker()
+    worker = Worker()  # keeps each job it was given
     monkeypatch.setattr(sd_convert, "_run_job", worker)
     dialog = make_dialog()
     dialog.select(("catalogue", "sd-v1.4"))
@@ -444,8 +431,8 @@ def test_convert_shows_each_part_and_installs_the_model(  # type: ignore[no-unty
     assert "Part 3 of 5: UNet part 2 \u2014 converting" in log
     assert log[-1].startswith("Part 5 of 5: decoder \u2014 done")
     assert worker.ran == ["text_encoder", "unet-0", "unet-1", "unet-2", "decoder"]
-    assert {j["precision"] for j in worker.jobs} == {"int8"}
-    assert worker.jobs[0]["sources"] == {r: str(p) for r, p in downloaded.items()}
+    assert {j["precision"] for j in worker.jobs.values()} == {"int8"}
+    assert worker.jobs["text_encoder"]["sources"] == {r: str(p) for r, p in downloaded.items()}
 
     out = user_models_dir() / "sd-v1.4-int8"
     manifest = load_manifest(out)
@@ -503,7 +490,7 @@ def test_when_conversion_is_impossible_the_dialog_says_so(  # type: ignore[no-un
 
 def test_import_keras_files_you_already_have(  # type: ignore[no-untyped-def]
         qtbot, make_dialog, tmp_path, conversion_possible, monkeypatch) -> None:
-    worker = RecordingWorker()
+    worker = Worker()  # keeps each job it was given
     monkeypatch.setattr(sd_convert, "_run_job", worker)
     entry = catalog.get_entry("sd-v1.4")
     mine = tmp_path / "my weights"
@@ -524,7 +511,8 @@ def test_import_keras_files_you_already_have(  # type: ignore[no-untyped-def]
     picker.edits["text_encoder"].setText(str(mine / "kcv_encoder.h5"))
     with qtbot.waitSignal(dialog.models_changed, timeout=TIMEOUT_MS):
         click(qtbot, picker.ok)
-    assert worker.jobs[0]["sources"]["diffusion_model"] == str(mine / "kcv_diffusion_model.h5")
+    sources = worker.jobs["text_encoder"]["sources"]
+    assert sources["diffusion_model"] == str(mine / "kcv_diffusion_model.h5")
     assert load_manifest(user_models_dir() / "sd-v1.4").extra["precision"] == "fp32"
 
 
