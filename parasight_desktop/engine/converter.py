@@ -70,6 +70,7 @@ def convert_keras_model(
     probe: dict[str, NDArray[Any]] | None = None,
     workdir: Path | None = None,
     rewrite: Callable[[], AbstractContextManager[Any]] | None = None,
+    probe_with_rewrite: bool = False,
 ) -> ConversionReport:
     """Convert ``model`` (called with its inputs in the order given) to ``out_path``.
 
@@ -78,7 +79,8 @@ def convert_keras_model(
     is run on it by LiteRT and compared with Keras; the report carries the error.
     ``rewrite`` is entered while the model is traced for export only, so a layer can
     be traced in an arrangement that suits the interpreter while the probe still
-    compares with the model's own arithmetic.
+    compares with the model's own arithmetic; with ``probe_with_rewrite`` (a rewrite
+    that changes the arithmetic on purpose) the probe compares with Keras under it.
     """
     if precision not in PRECISIONS:
         raise InputError(f"Unknown precision '{precision}': choose one of {', '.join(PRECISIONS)}.")
@@ -121,7 +123,8 @@ def convert_keras_model(
         seconds=time.perf_counter() - start,
     )
     if probe is not None:
-        report = check_against_keras(model, report, inputs, names, probe)
+        with rewrite() if rewrite is not None and probe_with_rewrite else nullcontext():
+            report = check_against_keras(model, report, inputs, names, probe)
     return report
 
 

@@ -53,13 +53,14 @@ MIN_PSNR = {"fp32": 60.0, "fp16": 30.0, "int8": 15.0}
 SD15_PREVIEW = [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350],
                 [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]]
 SD_LICENCE_FILE = "creativeml-openrail-m.md"
-#: The trade-offs shown wherever a precision is chosen (CLI help, the Models dialog).
+#: What token downsampling trades (CLI help); figures from benchmarks/bench_levers.py.
 TOKEN_DOWNSAMPLE_HELP = ("2: pool the keys and values of the full-size self-attentions "
                          "2x2 (token downsampling): 0.81-0.86x the time of a UNet "
                          "evaluation here, 0.83-0.92x of an image; an "
                          "approximation of the model's attention (image PSNR about 30 dB "
                          "against exact on random weights; not checked on the real ones). "
                          "Default 1: exact")
+#: The trade-offs shown wherever a precision is chosen (CLI help, the Models dialog).
 PRECISION_HELP = ("fp32: exact, largest (about 4.3 GB), slowest; fp16: half the size, "
                   "same speed, tiny differences; int8: dynamic-range, a quarter of the size, "
                   "fastest on CPU, small visible differences")
@@ -356,7 +357,9 @@ def run_worker(job: dict[str, Any]) -> PartResult:
     report = convert_keras_model(
         model, out_dir / file, specs, outputs, precision, probe=probe,
         workdir=Path(job["work_dir"]),
-        rewrite=_unet_rewrite(job) if name.startswith("unet-") else None)
+        rewrite=_unet_rewrite(job) if name.startswith("unet-") else None,
+        # token downsampling is the model asked for: check the conversion against it
+        probe_with_rewrite=int(job.get("token_downsample") or 1) > 1)
     return PartResult(
         job=name, file=file, inputs=[s.name for s in specs], outputs=outputs, params=params,
         size=report.size, sha256=report.sha256, seconds=time.perf_counter() - start,

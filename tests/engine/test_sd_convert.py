@@ -353,3 +353,27 @@ def test_cli_import_keras_passes_token_downsampling_through(
     with pytest.raises(SystemExit) as exc:
         cli.main([*args, "--token-downsample", "3"])
     assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_token_downsampled_conversion_is_checked_against_the_downsampled_model(
+        tmp_path: Path) -> None:
+    """The probe compares with Keras under the same downsampling (the conversion's
+    fidelity); against the exact model it would see the approximation instead."""
+    import keras
+    from keras_cv.src.models.stable_diffusion.diffusion_model import CrossAttention
+
+    from parasight_desktop.engine.converter import TensorSpec, convert_keras_model
+
+    keras.utils.set_random_seed(0)
+    x_in = keras.Input((64, 32), batch_size=1, name="x")
+    model = keras.Model(x_in, CrossAttention(4, 8)(x_in))
+    probe = {"x": np.random.default_rng(3).standard_normal((1, 64, 32)).astype(np.float32) * 4}
+    reports = {
+        same: convert_keras_model(
+            model, tmp_path / f"todo-{same}.tflite", [TensorSpec("x", (1, 64, 32))], ["y"],
+            "fp32", probe=probe, workdir=tmp_path,
+            rewrite=lambda: sd_convert._lean_attention((8, 8, 2)), probe_with_rewrite=same)
+        for same in (True, False)}
+    assert reports[True].psnr_db > 80  # the downsampled model, converted faithfully
+    assert reports[False].psnr_db < reports[True].psnr_db - 20  # exact vs downsampled
