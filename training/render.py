@@ -340,8 +340,7 @@ def _draw_kind(d: ImageDraw.ImageDraw, kind: str, cx: float, cy: float, scale: f
 
 
 def _draw_eyes(d: ImageDraw.ImageDraw, eyes: str, face: tuple[float, float, float, float],
-               rng: np.random.Generator) -> list[tuple[float, float]]:
-    """Draw the eyes on the face; return their centres (drawing coordinates)."""
+               rng: np.random.Generator) -> None:
     fx, fy, fw, fh = face
     if eyes == "one":
         spots = [(fx, fy, 1.0)]
@@ -365,7 +364,6 @@ def _draw_eyes(d: ImageDraw.ImageDraw, eyes: str, face: tuple[float, float, floa
                   width=max(1, int(r * 0.18)))
         p = r * 0.5
         d.ellipse([x - p, y - p, x + p, y + p], fill=(0, 0, 0))
-    return [(x, y) for x, y, _ in spots]
 
 
 # 3. The whole image -----------------------------------------------------------------------
@@ -373,11 +371,8 @@ def _draw_eyes(d: ImageDraw.ImageDraw, eyes: str, face: tuple[float, float, floa
 _FLYING = {"winged creature", "glowing orb of light"}
 
 
-def render(sighting: Sighting, seed: int,
-           eyes: list[tuple[float, float]] | None = None) -> np.ndarray:
-    """The sighting as a (128, 128, 3) uint8 image; the same seed gives the same image.
-    With ``eyes``, the centres (x, y in pixels) of the eyes inside the image are added
-    to it: where the eyes are, for the judge to learn counting from."""
+def render(sighting: Sighting, seed: int) -> np.ndarray:
+    """The sighting as a (128, 128, 3) uint8 image; the same seed gives the same image."""
     rng = np.random.default_rng(seed)
     bg, ground = _background(sighting.setting, rng)
     scale = (rng.uniform(0.88, 1.0) if sighting.size == "big" else rng.uniform(0.52, 0.6))
@@ -402,9 +397,7 @@ def render(sighting: Sighting, seed: int,
     layer = Image.new("RGBA", (_S, _S), (0, 0, 0, 0))
     d = ImageDraw.Draw(layer)
     face = _draw_kind(d, sighting.kind, cx, cy, scale, fill + (255,), line + (255,), rng)
-    spots = _draw_eyes(d, sighting.eyes, face, rng)
-    if eyes is not None:
-        eyes.extend((x / _SS, y / _SS) for x, y in spots if 0 <= x < _S and 0 <= y < _S)
+    _draw_eyes(d, sighting.eyes, face, rng)
 
     size = (IMAGE_SIZE, IMAGE_SIZE)
     out = bg.convert("RGB").resize(size, Image.BILINEAR)
@@ -420,19 +413,14 @@ def render(sighting: Sighting, seed: int,
     return np.asarray(out, np.uint8)
 
 
-def render_dataset(n: int, seed: int, *, held_out: bool | None = False,
-                   eyes: list[list[tuple[float, float]]] | None = None
+def render_dataset(n: int, seed: int, *, held_out: bool | None = False
                    ) -> tuple[np.ndarray, list[Sighting]]:
-    """``n`` images and their attributes, all drawn from ``seed`` (with ``eyes``: and the
-    eye centres of each image, appended to it)."""
+    """``n`` images and their attributes, all drawn from ``seed``."""
     rng = np.random.default_rng(seed)
     images = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
     sightings = []
     for i in range(n):
         s = random_sighting(rng, held_out=held_out)
-        spots: list[tuple[float, float]] | None = [] if eyes is not None else None
-        images[i] = render(s, int(rng.integers(2**31)), spots)
-        if eyes is not None and spots is not None:
-            eyes.append(spots)
+        images[i] = render(s, int(rng.integers(2**31)))
         sightings.append(s)
     return images, sightings
