@@ -42,6 +42,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.bench_speed import (  # the speed issue's targets, in one place
+    APP_DEFAULT_SECONDS,
+    MATCHED_VS_DIFFUSERS,
+    UNET_VS_KERAS_CV,
+    _median_seconds,
+)
+
 CACHE = ROOT / ".cache"
 PROMPT = "a tall shadow figure with glowing eyes on a city street at night"
 SEED = 1234
@@ -144,16 +151,6 @@ def make_todo_folder(exact: Path, out: Path, factor: int) -> dict[str, Any]:
     return info
 
 
-def median_time(fn: Any, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def time_alternately(files: list[Path], repeats: int, threads: int) -> list[float]:
     """Median seconds of one call of each model file on the same random inputs, the
     files called in turn (a, b, a, b...) so machine noise falls on both alike."""
@@ -195,7 +192,7 @@ def conv_peak(repeats: int) -> dict[str, float]:
         it.allocate_tensors()
         it.set_tensor(it.get_input_details()[0]["index"],
                       np.random.default_rng(1).standard_normal((1, 64, 64, 320)).astype(np.float32))
-        out[precision] = flops / median_time(it.invoke, max(repeats, 5) * 2) / 1e9
+        out[precision] = flops / _median_seconds(max(repeats, 5) * 2, it.invoke) / 1e9
     return out
 
 
@@ -231,6 +228,7 @@ def main() -> None:
         print(f"{args.fp32_model} is not a current fp32 conversion: fp32 not timed "
               "(the parity test makes it)", file=sys.stderr)
 
+    from parasight_desktop.engine.converter import psnr as converter_psnr
     from parasight_desktop.engine.pipeline import Engine
     from parasight_desktop.engine.store import ModelStore
     from parasight_desktop.engine.types import GenerationRequest
@@ -277,8 +275,7 @@ def main() -> None:
     both_img, both_s, _ = image(todo_dir.name, 0.5)
 
     def psnr(a: np.ndarray) -> float:
-        mse = float(np.mean((a - ref) ** 2))
-        return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+        return converter_psnr(ref, a, 255.0)
 
     results = {"rows": rows, "peak": peak, "todo": todo, "images": {
         "steps": steps, "exact_s": ref_s, "tail_s": tail_s, "tail_psnr": psnr(tail_img),
@@ -388,13 +385,14 @@ def floor_against_targets(unet_floor: float, decoder_floor: float, steps: int) -
         "",
         (f"- one UNet evaluation: floor {unet_floor:.2f} s against keras-cv's "
          f"{kcv['unet_eval']['1']:.2f} s = {unet_floor / kcv['unet_eval']['1']:.2f} "
-         f"(target 0.40)"),
+         f"(target {UNET_VS_KERAS_CV:.2f})"),
         (f"- matched ({matched_steps} steps, two passes each, one decode): floor "
          f"{best_matched:.0f} s against diffusers' {dif['matched']['total']:.0f} s = "
-         f"{best_matched / dif['matched']['total']:.2f} (target 0.35)"),
+         f"{best_matched / dif['matched']['total']:.2f} (target {MATCHED_VS_DIFFUSERS:.2f})"),
         (f"- defaults ({steps} steps, two passes each, one decode): floor {best_default:.0f} s "
-         f"(target 60 s); the decode alone is {decoder_floor:.0f} s, which leaves room for "
-         f"{max(0.0, (60 - decoder_floor) / unet_floor):.1f} UNet evaluations in 60 s."),
+         f"(target {APP_DEFAULT_SECONDS:.0f} s); the decode alone is {decoder_floor:.0f} s, "
+         f"which leaves room for {max(0.0, (APP_DEFAULT_SECONDS - decoder_floor) / unet_floor):.1f}"
+         f" UNet evaluations in {APP_DEFAULT_SECONDS:.0f} s."),
     ]
 
 

@@ -77,13 +77,13 @@ class Pipeline:
         self._threads = threads
         self.text_encoder = TFLiteModel(manifest.path(manifest.text_encoder), threads)
         self.unet_parts = self._load_unet()
-        self.decoder: TFLiteModel | None = TFLiteModel(manifest.path(manifest.decoder), threads)
+        self.decoder: TFLiteModel | None = self._load_decoder()
         unet_bytes = sum(manifest.path(p.file).stat().st_size for p in manifest.unet_parts)
         #: Keep only one of the UNet and the decoder in memory at a time: the UNet is let
         #: go before decoding and loaded again for the next image. For Stable Diffusion
         #: (a 512x512 decoder arena of 1.4 GiB beside 2 GiB of UNet) this keeps the peak
-        #: under 3 GiB for about 3 s a image (the UNet's weights are packed again);
-        #: small models keep everything.
+        #: under 3 GiB (2.35 GiB, bench_speed) for 5-15 s an image (the weights are
+        #: packed again); small models keep everything.
         self.swap_stages = unet_bytes > _SWAP_ABOVE_BYTES
         self._contexts: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
         #: The batch the UNet was converted for: None where any batch runs. A fixed
@@ -110,9 +110,12 @@ class Pipeline:
         if not self.unet_parts:
             self.unet_parts = self._load_unet()
 
+    def _load_decoder(self) -> TFLiteModel:
+        return TFLiteModel(self.manifest.path(self.manifest.decoder), self._threads)
+
     def _ensure_decoder(self) -> TFLiteModel:
         if self.decoder is None:
-            self.decoder = TFLiteModel(self.manifest.path(self.manifest.decoder), self._threads)
+            self.decoder = self._load_decoder()
         return self.decoder
 
     def _unet_batch(self) -> int | None:
