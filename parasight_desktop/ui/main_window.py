@@ -66,6 +66,7 @@ from .image_view import ImageView
 from .images import qimage_to_array
 from .message_bar import ERROR, INFO, WARNING, MessageBar
 from .settings import AppSettings
+from .units import format_duration
 from .worker import EngineLike, GenerationQueue, Job
 
 log = logging.getLogger(__name__)
@@ -602,7 +603,7 @@ class MainWindow(QMainWindow):
             self.progress_label.setText(f"Step {step} of {total}")
         else:
             self.progress_label.setText(
-                f"Step {step} of {total} \u00b7 about {format_seconds(seconds_left)} left")
+                f"Step {step} of {total} \u00b7 about {format_duration(seconds_left)} left")
 
     def _on_preview(self, job: Job, image: QImage) -> None:
         if job is not self.queue.current or not self._follow_job:
@@ -636,7 +637,7 @@ class MainWindow(QMainWindow):
         if self._follow_job or self._shown is None:
             self._display(shown)
         total = result.timings.get("total")
-        self._status(f"Made in {format_seconds(total)}." if total else "Made.")
+        self._status(f"Made in {format_duration(total)}." if total else "Made.")
 
     def _on_failed(self, job: Job, message: str) -> None:
         self.show_error(message)
@@ -979,16 +980,6 @@ def _extra(shown: ShownImage) -> dict[str, Any]:
     return extra
 
 
-def format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
-
-
 def settings_html(shown: ShownImage) -> str:
     """What made the image, for the panel beside it."""
     s = shown.settings
@@ -1005,7 +996,7 @@ def settings_html(shown: ShownImage) -> str:
         rows.append(("Made", shown.created_at[:19].replace("T", " ") + " UTC"))
     total = shown.timings.get("total")
     if total:
-        rows.append(("Took", format_seconds(total)))
+        rows.append(("Took", format_duration(total)))
     table = "".join(f"<tr><td><b>{e(k)}</b>&nbsp;</td><td>{e(v)}</td></tr>" for k, v in rows)
     parts = [f"<p><b>Description</b><br>{e(s.prompt)}</p>"]
     if shown.tokens_dropped:

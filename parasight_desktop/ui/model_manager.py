@@ -75,6 +75,7 @@ from ..engine.store import ModelInfo, ModelStore, user_models_dir
 from .icon import app_icon
 from .message_bar import ERROR, INFO, WARNING, MessageBar
 from .signals import emit
+from .units import format_duration
 
 log = logging.getLogger(__name__)
 
@@ -102,18 +103,6 @@ def precision_tradeoffs() -> dict[str, str]:
         name, _, text = part.partition(":")
         out[name.strip()] = text.strip()
     return out
-
-
-def format_duration(seconds: float | None) -> str:
-    """``42 s``, ``3 min 05 s``, ``1 h 07 min``; ``?`` while unknown."""
-    if seconds is None:
-        return "?"
-    s = int(seconds + 0.5)
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s // 60 % 60:02d} min"
 
 
 def folder_size(path: Path) -> int:

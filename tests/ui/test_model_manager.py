@@ -30,9 +30,9 @@ from parasight_desktop.ui.message_bar import ERROR, INFO, WARNING
 from parasight_desktop.ui.model_manager import (
     ImportKerasDialog,
     ModelManagerDialog,
-    format_duration,
     precision_tradeoffs,
 )
+from parasight_desktop.ui.units import format_duration
 from tests.conftest import TINY_MODEL
 from tests.engine.test_download import _blob, _sha
 from tests.engine.test_sd_convert import Worker
@@ -232,8 +232,8 @@ def test_the_embedded_model_is_listed_and_cannot_be_removed(  # type: ignore[no-
 
 
 def test_format_duration() -> None:
-    assert [format_duration(s) for s in (None, 4.4, 185, 4000)] == [
-        "?", "4 s", "3 min 05 s", "1 h 06 min"]
+    assert [format_duration(s) for s in (None, 0.27, 4.44, 9.97, 59.6, 185, 4000)] == [
+        "?", "0.3 s", "4.4 s", "10 s", "1 min 00 s", "3 min 05 s", "1 h 06 min"]
 
 
 # ---------------------------------------------------------------- downloading
