@@ -340,7 +340,8 @@ def _draw_kind(d: ImageDraw.ImageDraw, kind: str, cx: float, cy: float, scale: f
 
 
 def _draw_eyes(d: ImageDraw.ImageDraw, eyes: str, face: tuple[float, float, float, float],
-               rng: np.random.Generator) -> None:
+               rng: np.random.Generator) -> list[tuple[float, float]]:
+    """Draw the eyes on the face; return their centres (drawing coordinates)."""
     fx, fy, fw, fh = face
     if eyes == "one":
         spots = [(fx, fy, 1.0)]
@@ -364,6 +365,7 @@ def _draw_eyes(d: ImageDraw.ImageDraw, eyes: str, face: tuple[float, float, floa
                   width=max(1, int(r * 0.18)))
         p = r * 0.5
         d.ellipse([x - p, y - p, x + p, y + p], fill=(0, 0, 0))
+    return [(x, y) for x, y, _ in spots]
 
 
 # 3. The whole image -----------------------------------------------------------------------
@@ -371,8 +373,23 @@ def _draw_eyes(d: ImageDraw.ImageDraw, eyes: str, face: tuple[float, float, floa
 _FLYING = {"winged creature", "glowing orb of light"}
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """One drawing and what the renderer knows about it."""
+
+    image: np.ndarray  # (128, 128, 3) uint8
+    coverage: np.ndarray  # (128, 128) float32 0..1: the creature (eyes in, halo out)
+    eyes: tuple[tuple[float, float], ...]  # centres (x, y) in pixels of the eyes in frame
+
+
 def render(sighting: Sighting, seed: int) -> np.ndarray:
     """The sighting as a (128, 128, 3) uint8 image; the same seed gives the same image."""
+    return render_full(sighting, seed).image
+
+
+def render_full(sighting: Sighting, seed: int) -> Rendered:
+    """The image, where the creature is (the Mini's training weights its pixels with it)
+    and where its eyes are (the judge's eye counter learns from them)."""
     rng = np.random.default_rng(seed)
     bg, ground = _background(sighting.setting, rng)
     scale = (rng.uniform(0.88, 1.0) if sighting.size == "big" else rng.uniform(0.52, 0.6))
@@ -397,7 +414,8 @@ def render(sighting: Sighting, seed: int) -> np.ndarray:
     layer = Image.new("RGBA", (_S, _S), (0, 0, 0, 0))
     d = ImageDraw.Draw(layer)
     face = _draw_kind(d, sighting.kind, cx, cy, scale, fill + (255,), line + (255,), rng)
-    _draw_eyes(d, sighting.eyes, face, rng)
+    spots = _draw_eyes(d, sighting.eyes, face, rng)
+    eyes = tuple((x / _SS, y / _SS) for x, y in spots if 0 <= x < _S and 0 <= y < _S)
 
     size = (IMAGE_SIZE, IMAGE_SIZE)
     out = bg.convert("RGB").resize(size, Image.BILINEAR)
@@ -410,17 +428,54 @@ def render(sighting: Sighting, seed: int) -> np.ndarray:
         o = np.asarray(out, np.float32)
         out = Image.fromarray(np.clip(o * (1 - a) + glow * a + 25 * a, 0, 255).astype(np.uint8))
     out.paste(layer, (0, 0), layer)
-    return np.asarray(out, np.uint8)
+    return Rendered(np.asarray(out, np.uint8),
+                    np.asarray(layer.getchannel("A"), np.float32) / 255.0, eyes)
 
 
 def render_dataset(n: int, seed: int, *, held_out: bool | None = False
                    ) -> tuple[np.ndarray, list[Sighting]]:
     """``n`` images and their attributes, all drawn from ``seed``."""
+    images, sightings, _ = render_dataset_maps(n, seed, held_out=held_out)
+    return images, sightings
+
+
+@dataclass(frozen=True)
+class Maps:
+    """Per image: the creature's coverage on the latent grid (N, 16, 16) and its eyes as
+    a density on a 32x32 grid (N, 32, 32): a small Gaussian per eye, each summing to 1,
+    so a map's sum is the number of eyes in frame."""
+
+    creature: np.ndarray
+    eyes: np.ndarray
+
+
+def eye_density(centres: tuple[tuple[float, float], ...], size: int = 32,
+                sigma: float = 0.8) -> np.ndarray:
+    """Eye centres (pixels of the 128x128 image) as a (size, size) density summing to
+    the number of eyes."""
+    out = np.zeros((size, size), np.float32)
+    grid = np.arange(size, dtype=np.float32) + 0.5
+    for x, y in centres:
+        gx = np.exp(-0.5 * ((grid - x * size / IMAGE_SIZE) / sigma) ** 2)
+        gy = np.exp(-0.5 * ((grid - y * size / IMAGE_SIZE) / sigma) ** 2)
+        out += np.outer(gy / gy.sum(), gx / gx.sum())
+    return out
+
+
+def render_dataset_maps(n: int, seed: int, *, held_out: bool | None = False
+                        ) -> tuple[np.ndarray, list[Sighting], Maps]:
+    """``render_dataset``, and where each creature and its eyes are (``Maps``)."""
     rng = np.random.default_rng(seed)
     images = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
+    f = IMAGE_SIZE // 16
+    creature = np.zeros((n, 16, 16), np.float32)
+    eyes = np.zeros((n, 32, 32), np.float32)
     sightings = []
     for i in range(n):
         s = random_sighting(rng, held_out=held_out)
-        images[i] = render(s, int(rng.integers(2**31)))
+        r = render_full(s, int(rng.integers(2**31)))
+        images[i] = r.image
+        creature[i] = r.coverage.reshape(16, f, 16, f).mean(axis=(1, 3))
+        eyes[i] = eye_density(r.eyes)
         sightings.append(s)
-    return images, sightings
+    return images, sightings, Maps(creature, eyes)
