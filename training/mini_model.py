@@ -40,6 +40,11 @@ class MiniConfig:
     t_dim: int = 128  # E: sinusoidal timestep embedding width
     unet_channels: tuple[int, ...] = (48, 96, 144)  # 16x16, 8x8, 4x4
     unet_heads: int = 4
+    # The caption's mean context vector joins the timestep embedding (as SDXL's pooled
+    # text embedding does), and the embedding scales and shifts the res blocks (AdaGN):
+    # a direct path for what is global in a caption (the kind, the colour). Off: the
+    # first shipped Mini's UNet, cross-attention only.
+    unet_pooled_text: bool = True
     vae_channels: tuple[int, ...] = (16, 32, 64, 128)  # 128, 64, 32, 16
     scaling_factor: float = 1.0  # set from the trained encoder's latent std
 
@@ -58,6 +63,7 @@ class MiniConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MiniConfig:
         d = dict(d)
+        d.setdefault("unet_pooled_text", False)  # configs saved before the option had none
         for k in ("unet_channels", "vae_channels"):
             if k in d:
                 d[k] = tuple(d[k])
@@ -75,12 +81,21 @@ def _norm(ch: int) -> layers.Layer:
     return layers.GroupNormalization(groups=_groups(ch), epsilon=1e-5)
 
 
-def res_block(x: Any, ch: int, t: Any | None = None) -> Any:
+def res_block(x: Any, ch: int, t: Any | None = None, scale_shift: bool = False) -> Any:
+    """With ``t``: the embedding is added after the first convolution, or with
+    ``scale_shift`` scales and shifts the second normalisation (AdaGN, Dhariwal and
+    Nichol 2021), a stronger hold for the conditioning."""
     h = layers.Activation("swish")(_norm(x.shape[-1])(x))
     h = layers.Conv2D(ch, 3, padding="same")(h)
-    if t is not None:
-        h = h + layers.Reshape((1, 1, ch))(layers.Dense(ch)(t))
-    h = layers.Activation("swish")(_norm(ch)(h))
+    if t is not None and scale_shift:
+        scale = layers.Reshape((1, 1, ch))(layers.Dense(ch, kernel_initializer="zeros")(t))
+        shift = layers.Reshape((1, 1, ch))(layers.Dense(ch, kernel_initializer="zeros")(t))
+        h = _norm(ch)(h) * (1.0 + scale) + shift
+        h = layers.Activation("swish")(h)
+    else:
+        if t is not None:
+            h = h + layers.Reshape((1, 1, ch))(layers.Dense(ch)(t))
+        h = layers.Activation("swish")(_norm(ch)(h))
     h = layers.Conv2D(ch, 3, padding="same")(h)
     if x.shape[-1] != ch:
         x = layers.Conv2D(ch, 1)(x)
@@ -122,24 +137,30 @@ def build_unet(cfg: MiniConfig) -> keras.Model:
     latent = keras.Input((s, s, c), name="latent")
     t_in = keras.Input((cfg.t_dim,), name="timestep_embedding")
     context = keras.Input((MAX_TOKENS, cfg.text_dim), name="context")
-    t = layers.Dense(cfg.unet_channels[0] * 4, activation="swish")(t_in)
-    t = layers.Dense(cfg.unet_channels[0] * 4)(t)
+    e = cfg.unet_channels[0] * 4
+    t = layers.Dense(e, activation="swish")(t_in)
+    t = layers.Dense(e)(t)
+    pooled = cfg.unet_pooled_text
+    if pooled:
+        text = layers.GlobalAveragePooling1D()(context)
+        text = layers.Dense(e)(layers.Dense(e, activation="swish")(text))
+        t = layers.Activation("swish")(layers.Add()([t, text]))
     ch = cfg.unet_channels
     x = layers.Conv2D(ch[0], 3, padding="same")(latent)
     skips = []
     for i, width in enumerate(ch[:-1]):
-        x = res_block(x, width, t)
+        x = res_block(x, width, t, pooled)
         x = transformer_block(x, context, cfg.unet_heads)
         skips.append(x)
         x = layers.Conv2D(ch[i + 1], 3, strides=2, padding="same")(x)
-    x = res_block(x, ch[-1], t)
+    x = res_block(x, ch[-1], t, pooled)
     x = transformer_block(x, context, cfg.unet_heads)
-    x = res_block(x, ch[-1], t)
+    x = res_block(x, ch[-1], t, pooled)
     for width in reversed(ch[:-1]):
         x = layers.UpSampling2D(2)(x)
         x = layers.Conv2D(width, 3, padding="same")(x)
         x = layers.Concatenate()([x, skips.pop()])
-        x = res_block(x, width, t)
+        x = res_block(x, width, t, pooled)
         x = transformer_block(x, context, cfg.unet_heads)
     x = layers.Activation("swish")(_norm(ch[0])(x))
     out = layers.Conv2D(c, 3, padding="same", kernel_initializer="zeros")(x)

@@ -58,6 +58,7 @@ class Plan:
     cfg_dropout: float = 0.1
     min_snr_gamma: float = 5.0
     offset_noise: float = 0.1
+    foreground_weight: float = 4.0  # the creature's latent pixels count 1 + this much
     ema: float = 0.998
     seed: int = 20261127
     processes: int = 2
@@ -101,19 +102,20 @@ def tokenize_all(texts: list[str]) -> np.ndarray:
 
 # 1. Data ----------------------------------------------------------------------------------
 
-def make_data(plan: Plan, t0: float) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-    """Images (N, 128, 128, 3) uint8, token ids (N, K, 77) int32, sightings."""
-    from .judge import render_parallel
+def make_data(plan: Plan, t0: float) -> tuple[np.ndarray, np.ndarray, list[Any], np.ndarray]:
+    """Images (N, 128, 128, 3) uint8, token ids (N, K, 77) int32, sightings, and where
+    each creature is on the latent grid (N, 16, 16) float32."""
+    from .judge import render_parallel_maps
 
-    images, sightings = render_parallel(plan.n_images, plan.seed, plan.processes,
-                                        held_out=False)
+    images, sightings, maps = render_parallel_maps(plan.n_images, plan.seed, plan.processes,
+                                                   held_out=False)
     assert not any(s.held_out for s in sightings)
     log(f"rendered {len(images)} training images", t0)
     rng = np.random.default_rng(plan.seed + 1)
     texts = [caption(s, rng) for s in sightings for _ in range(plan.captions_per_image)]
     ids = tokenize_all(texts).reshape(len(images), plan.captions_per_image, -1)
     log(f"tokenized {len(texts)} captions, e.g. {texts[0]!r}", t0)
-    return images, ids, sightings
+    return images, ids, sightings, maps.creature
 
 
 # 2. Autoencoder ---------------------------------------------------------------------------
@@ -247,9 +249,13 @@ def save_grid(images: np.ndarray, path: Path, cols: int = 4) -> None:
     Image.fromarray(grid).save(path)
 
 
-def train_diffusion(cfg: Any, plan: Plan, latents: np.ndarray, ids: np.ndarray, decoder: Any,
-                    workdir: Path, t0: float, deadline: float | None = None) -> tuple[Any, Any]:
-    """``deadline`` (a ``time.time()``) stops early, logged, if the machine is slower than
+def train_diffusion(cfg: Any, plan: Plan, latents: np.ndarray, ids: np.ndarray,
+                    masks: np.ndarray, decoder: Any, workdir: Path, t0: float,
+                    deadline: float | None = None) -> tuple[Any, Any]:
+    """``masks``: each creature's coverage on the latent grid; the loss weighs its pixels
+    ``1 + plan.foreground_weight`` against the background's 1 (the settings are large,
+    easy and learnt first; the creature's shape is what the kind is).
+    ``deadline`` (a ``time.time()``) stops early, logged, if the machine is slower than
     planned: a safety net, not part of the recipe."""
     import keras
     import tensorflow as tf
@@ -276,7 +282,7 @@ def train_diffusion(cfg: Any, plan: Plan, latents: np.ndarray, ids: np.ndarray, 
     rng = tf.random.Generator.from_seed(plan.seed + 4)
     ema_max = tf.constant(plan.ema, tf.float32)
 
-    def step(z0: Any, tokens: Any) -> Any:
+    def step(z0: Any, tokens: Any, mask: Any) -> Any:
         b = tf.shape(z0)[0]
         t = rng.uniform([b], 0, len(ac), dtype=tf.int32)
         eps = rng.normal(tf.shape(z0))
@@ -290,7 +296,9 @@ def train_diffusion(cfg: Any, plan: Plan, latents: np.ndarray, ids: np.ndarray, 
         with tf.GradientTape() as tape:
             context = text_encoder([tokens, tf.tile(positions, [b, 1])], training=True)
             pred = unet([zt, tf.gather(temb_table, t), context], training=True)
-            per = tf.reduce_mean(tf.square(pred - eps), axis=[1, 2, 3])
+            w = 1.0 + plan.foreground_weight * mask[..., None]
+            per = (tf.reduce_mean(w * tf.square(pred - eps), axis=[1, 2, 3])
+                   / tf.reduce_mean(w, axis=[1, 2, 3]))
             loss = tf.reduce_mean(per * tf.gather(weight, t))
         grads = tape.gradient(loss, variables)
         opt.apply_gradients(zip(grads, variables))
@@ -314,9 +322,11 @@ def train_diffusion(cfg: Any, plan: Plan, latents: np.ndarray, ids: np.ndarray, 
     for i in range(plan.diff_steps):
         idx = order.integers(0, len(latents), plan.diff_batch)
         tok = ids[idx % len(ids), order.integers(0, k, plan.diff_batch)]
-        losses.append(float(step(tf.constant(latents[idx]), tf.constant(tok))))
+        losses.append(float(step(tf.constant(latents[idx]), tf.constant(tok),
+                                 tf.constant(masks[idx]))))
         if i % 100 == 0 or i == plan.diff_steps - 1:
-            log(f"diffusion step {i}/{plan.diff_steps} eps-mse {np.mean(losses[-100:]):.4f}", t0)
+            log(f"diffusion step {i}/{plan.diff_steps} eps-mse (creature-weighted) "
+                f"{np.mean(losses[-100:]):.4f}", t0)
         last = i == plan.diff_steps - 1
         if deadline is not None and time.time() > deadline and not last:
             log(f"DEADLINE: stopping diffusion early at step {i + 1}/{plan.diff_steps}", t0)
@@ -359,7 +369,7 @@ def run(plan: Plan, cfg: Any, out: Path, workdir: Path, deadline: float | None =
     t0 = time.perf_counter()
     keras.utils.set_random_seed(plan.seed)
     workdir.mkdir(parents=True, exist_ok=True)
-    images, ids, _ = make_data(plan, t0)
+    images, ids, _, masks = make_data(plan, t0)
     encoder, decoder, _ = train_autoencoder(cfg, plan, images, t0)
     t_ae = time.perf_counter() - t0
     raw = encode_all(encoder, images)
@@ -371,11 +381,13 @@ def run(plan: Plan, cfg: Any, out: Path, workdir: Path, deadline: float | None =
     log(f"latents cached: std {std:.3f} -> scaling_factor {cfg.scaling_factor:.4f}, "
         f"recon PSNR {psnr:.1f} dB", t0)
     decoder.save_weights(workdir / "decoder.weights.h5")
+    encoder.save_weights(workdir / "encoder.weights.h5")  # training only: for analysis
     (workdir / "config.json").write_text(json.dumps(cfg.to_dict()))
     save_grid(np.concatenate([images[:4], ((np.clip(recon[:4], -1, 1) + 1) * 127.5).astype(
         np.uint8)]), workdir / "autoencoder.png")
     del encoder, raw
-    text_encoder, unet = train_diffusion(cfg, plan, latents, ids, decoder, workdir, t0, deadline)
+    text_encoder, unet = train_diffusion(cfg, plan, latents, ids, masks, decoder, workdir, t0,
+                                         deadline)
     t_train = time.perf_counter() - t0
     imgs = sample(text_encoder, unet, decoder, cfg, PREVIEW_PROMPTS, seed=0)
     save_grid(imgs, workdir / "preview_final.png")
@@ -386,7 +398,8 @@ def run(plan: Plan, cfg: Any, out: Path, workdir: Path, deadline: float | None =
         "diffusion_steps": plan.diff_steps, "diffusion_steps_run": stopped_at[0],
         "diffusion_batch": plan.diff_batch,
         "caption_dropout": plan.cfg_dropout, "min_snr_gamma": plan.min_snr_gamma,
-        "offset_noise": plan.offset_noise, "learning_rate": plan.diff_lr,
+        "offset_noise": plan.offset_noise, "foreground_weight": plan.foreground_weight,
+        "unet_pooled_text": cfg.unet_pooled_text, "learning_rate": plan.diff_lr,
         "ema": plan.ema, "recon_psnr_db": round(psnr, 2),
         "autoencoder_seconds": round(t_ae), "train_seconds": round(t_train),
         "held_out_colour_kind": sorted(list(p) for p in HELD_OUT),
