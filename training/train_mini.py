@@ -11,7 +11,8 @@ Stages (all from one fixed seed; the step counts, not the clock, decide the resu
      2023: the same objective, re-weighted so the high-noise steps that decide the
      composition are not drowned by the easy low-noise ones), offset noise 0.1 (a
      per-channel constant in the noise, so near-white snow and near-black night can be
-     drawn), captions replaced by the empty prompt 10% of the time for classifier-free
+     drawn), the creature's latent pixels weighted 5x (the renderer says where it is),
+     captions replaced by the empty prompt 10% of the time for classifier-free
      guidance; each step compiled with XLA; an EMA of the weights is what ships
   4. export through ``training.export.export_model_folder`` into
      ``resources/models/parasight-mini/``
