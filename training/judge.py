@@ -255,12 +255,13 @@ def build_eye_counter() -> Any:
     image = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="image")
     x = layers.Rescaling(1 / 127.5, offset=-1.0)(image)
 
-    def conv(x: Any, ch: int, stride: int = 1, dilation: int = 1) -> Any:
-        return layers.Conv2D(ch, 3, strides=stride, dilation_rate=dilation, padding="same",
+    def conv(x: Any, ch: int, stride: int = 1, dilation: int = 1, k: int = 3) -> Any:
+        return layers.Conv2D(ch, k, strides=stride, dilation_rate=dilation, padding="same",
                              activation="relu")(x)
 
-    x = conv(x, 16)  # 128: a small creature's eye is 2 to 3 pixels across
-    x = conv(x, 24, 2)  # 64
+    # Strided from the start: a full-resolution first layer (16 channels at 128x128)
+    # scored lower (eyes 90.7% against 92.0% on the same renders and epochs).
+    x = conv(x, 24, 2, k=4)  # 64: an eye is 2 pixels across or more
     x = conv(x, 32)
     x = conv(x, 48, 2)  # 32
     x = conv(x, 48)
