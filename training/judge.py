@@ -1,4 +1,5 @@
-"""The judge: a small CNN that reads a sighting's attributes back from an image.
+"""The judge: a small CNN that reads a sighting's attributes back from an image, and a
+smaller one that counts its eyes.
 
 Trained on rendered images (every colour-and-kind pair, held-out pairs included: the
 judge is the measuring instrument, not the model under test), with blur, noise,
