@@ -426,7 +426,7 @@ def test_convert_shows_each_part_and_installs_the_model(  # type: ignore[no-unty
         click(qtbot, dialog.convert_button)
     log = [dialog.parts_log.item(i).text() for i in range(dialog.parts_log.count())]
     assert log[0] == "Part 1 of ?: text encoder \u2014 converting"
-    assert log[1].startswith("Part 1 of ?: text encoder \u2014 done (0M parameters, 1 s, "
+    assert log[1].startswith("Part 1 of ?: text encoder \u2014 done (0M parameters, 1.0 s, "
                              "peak 1.0 GiB, 120.0 dB against Keras)")
     assert "Part 3 of 5: UNet part 2 \u2014 converting" in log
     assert log[-1].startswith("Part 5 of 5: decoder \u2014 done")
