@@ -6,7 +6,13 @@ Stages (all from one fixed seed; the step counts, not the clock, decide the resu
   2. train the autoencoder: MSE + L1 + an edge loss on pixels, a light L2 pull on the
      latent, and a little noise on the latent so the decoder tolerates a sampler's
      imprecise latents; then set ``scaling_factor`` = 1 / std of the latents
-  3. cache the scaled latents, and train the text encoder and UNet jointly: uniform
+  3. train the text encoder on its own, then freeze it (Stable Diffusion's is CLIP's,
+     trained first and frozen while the UNet learns): from the mean of a caption's
+     context vectors, small heads name the sighting's attributes (what a caption leaves
+     out, they learn as the prior). A UNet trained beside a text encoder that does not
+     yet tell a serpent from a blob gets no kind to draw; this one has it from step 1,
+     and each diffusion step skips the text encoder's backward pass
+  4. cache the scaled latents and the captions' contexts, and train the UNet: uniform
      t in [0, 1000), epsilon-prediction MSE with the min-SNR-5 weighting (Hang et al.
      2023: the same objective, re-weighted so the high-noise steps that decide the
      composition are not drowned by the easy low-noise ones), offset noise 0.1 (a
@@ -14,7 +20,7 @@ Stages (all from one fixed seed; the step counts, not the clock, decide the resu
      drawn), the creature's latent pixels weighted 5x (the renderer says where it is),
      captions replaced by the empty prompt 10% of the time for classifier-free
      guidance; each step compiled with XLA; an EMA of the weights is what ships
-  4. export through ``training.export.export_model_folder`` into
+  5. export through ``training.export.export_model_folder`` into
      ``resources/models/parasight-mini/``
 
 ``--smoke`` runs every stage for a few steps on the tiny config into a temporary
@@ -52,7 +58,10 @@ class Plan:
     ae_steps: int = 320
     ae_batch: int = 8
     ae_lr: float = 1e-3
-    diff_steps: int = 3400
+    text_steps: int = 200
+    text_batch: int = 128
+    text_lr: float = 2e-3
+    diff_steps: int = 6000
     diff_batch: int = 32
     diff_lr: float = 6e-4
     warmup: int = 200
@@ -63,14 +72,15 @@ class Plan:
     ema: float = 0.998
     seed: int = 20261127
     processes: int = 2
-    checkpoint_every: int = 300
+    checkpoint_every: int = 500
     eager: bool = False  # the smoke run: tracing costs more than its few steps
     precision: tuple[tuple[str, str], ...] = (
         ("text_encoder", "int8"), ("unet", "fp16"), ("decoder", "fp16"))
 
     @classmethod
     def smoke(cls) -> Plan:
-        return cls(n_images=24, captions_per_image=2, ae_steps=2, ae_batch=4, diff_steps=3,
+        return cls(n_images=24, captions_per_image=2, ae_steps=2, ae_batch=4, text_steps=2,
+                   text_batch=8, diff_steps=3,
                    diff_batch=4, warmup=1, processes=1, checkpoint_every=0, eager=True,
                    precision=(("text_encoder", "fp32"), ("unet", "fp32"), ("decoder", "fp32")))
 
@@ -189,7 +199,87 @@ def with_scaling(cfg: Any, decoder: Any, scaling: float) -> tuple[Any, Any]:
     return cfg, scaled
 
 
-# 3. Text encoder + UNet -------------------------------------------------------------------
+# 3. Text encoder -------------------------------------------------------------------------
+
+def train_text_encoder(cfg: Any, plan: Plan, ids: np.ndarray, sightings: list[Any],
+                       t0: float) -> Any:
+    """The text encoder, trained to name each caption's sighting from the mean of its
+    context vectors (the same mean the UNet's pooled path reads); returned frozen.
+    ``ids`` (N, K, 77): K captions of each of the N ``sightings``."""
+    import keras
+    import tensorflow as tf
+
+    from .judge import HEADS
+    from .mini_model import MAX_TOKENS, build_text_encoder
+
+    text_encoder = build_text_encoder(cfg)
+    pooled = keras.layers.GlobalAveragePooling1D()
+    heads = {k: keras.layers.Dense(n) for k, n in HEADS.items()}
+    labels = np.asarray([[s.labels()[k] for k in HEADS] for s in sightings], np.int32)
+    n_test = max(1, len(ids) // 20)  # the last 5% of sightings: a check, not trained on
+    lr = keras.optimizers.schedules.CosineDecay(0.0, plan.text_steps, alpha=0.05,
+                                                warmup_target=plan.text_lr,
+                                                warmup_steps=max(1, plan.text_steps // 10))
+    opt = keras.optimizers.Adam(lr, clipnorm=1.0)
+    positions = tf.constant(np.arange(MAX_TOKENS, dtype=np.int32)[None])
+
+    def logits(tokens: Any) -> list[Any]:
+        ctx = text_encoder([tokens, tf.tile(positions, [tf.shape(tokens)[0], 1])],
+                           training=True)
+        x = pooled(ctx)
+        return [heads[k](x) for k in HEADS]
+
+    logits(tf.constant(ids[:1, 0]))  # build the heads
+    variables = text_encoder.trainable_variables + [
+        v for h in heads.values() for v in h.trainable_variables]
+
+    def step(tokens: Any, y: Any) -> Any:
+        with tf.GradientTape() as tape:
+            out = logits(tokens)
+            loss = tf.add_n([tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                y[:, j], o)) for j, o in enumerate(out)])
+        opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    step = compiled(step, plan, xla=True)
+    order = np.random.default_rng(plan.seed + 6)
+    n_train, k = len(ids) - n_test, ids.shape[1]
+    for i in range(plan.text_steps):
+        idx = order.integers(0, n_train, plan.text_batch)
+        loss = step(tf.constant(ids[idx, order.integers(0, k, plan.text_batch)]),
+                    tf.constant(labels[idx]))
+        if i % 100 == 0 or i == plan.text_steps - 1:
+            log(f"text step {i}/{plan.text_steps} loss {float(loss):.3f}", t0)
+    test = ids[n_train:].reshape(-1, MAX_TOKENS)
+    out = logits(tf.constant(test))
+    y = np.repeat(labels[n_train:], k, axis=0)
+    acc = {name: round(float(np.mean(np.argmax(o, -1) == y[:, j])), 3)
+           for j, (name, o) in enumerate(zip(HEADS, out))}
+    log(f"text encoder names the attributes of unseen captions: {acc}", t0)
+    text_encoder.trainable = False
+    return text_encoder
+
+
+def encode_contexts(text_encoder: Any, ids: np.ndarray, batch: int = 512) -> np.ndarray:
+    """Context vectors (..., 77, D) of every caption in ``ids`` (..., 77), as float16 (the
+    cache for 40,000 captions is 0.8 GB so)."""
+    import tensorflow as tf
+
+    from .mini_model import MAX_TOKENS
+
+    flat = ids.reshape(-1, MAX_TOKENS)
+    pos = np.arange(MAX_TOKENS, dtype=np.int32)[None]
+
+    @tf.function
+    def enc(tokens: Any) -> Any:
+        return text_encoder([tokens, tf.tile(pos, [tf.shape(tokens)[0], 1])], training=False)
+
+    parts = [enc(tf.constant(flat[i:i + batch])).numpy().astype(np.float16)
+             for i in range(0, len(flat), batch)]
+    return np.concatenate(parts).reshape(*ids.shape, -1)
+
+
+# 4. UNet ----------------------------------------------------------------------------------
 
 def sample(text_encoder: Any, unet: Any, decoder: Any, cfg: Any, prompts: list[str],
            seed: int, steps: int = 20, guidance: float = 6.0,
@@ -250,10 +340,12 @@ def save_grid(images: np.ndarray, path: Path, cols: int = 4) -> None:
     Image.fromarray(grid).save(path)
 
 
-def train_diffusion(cfg: Any, plan: Plan, latents: np.ndarray, ids: np.ndarray,
-                    masks: np.ndarray, decoder: Any, workdir: Path, t0: float,
-                    deadline: float | None = None) -> tuple[Any, Any]:
-    """``masks``: each creature's coverage on the latent grid; the loss weighs its pixels
+def train_diffusion(cfg: Any, plan: Plan, latents: np.ndarray, contexts: np.ndarray,
+                    masks: np.ndarray, text_encoder: Any, decoder: Any, workdir: Path,
+                    t0: float, deadline: float | None = None) -> Any:
+    """The UNet, from each image's cached ``contexts`` (N, K, 77, D) of its K captions
+    (``text_encoder``, frozen, gives the empty prompt's and draws the previews).
+    ``masks``: each creature's coverage on the latent grid; the loss weighs its pixels
     ``1 + plan.foreground_weight`` against the background's 1 (the settings are large,
     easy and learnt first; the creature's shape is what the kind is).
     ``deadline`` (a ``time.time()``) stops early, logged, if the machine is slower than
@@ -263,10 +355,10 @@ def train_diffusion(cfg: Any, plan: Plan, latents: np.ndarray, ids: np.ndarray,
 
     from parasight_desktop.engine.timestep import TimestepEmbedding
 
-    from .mini_model import MAX_TOKENS, build_text_encoder, build_unet
+    from .mini_model import build_unet
 
-    text_encoder, unet = build_text_encoder(cfg), build_unet(cfg)
-    variables = text_encoder.trainable_variables + unet.trainable_variables
+    unet = build_unet(cfg)
+    variables = unet.trainable_variables
     ema_vars = [tf.Variable(v, trainable=False) for v in variables]
     lr = keras.optimizers.schedules.CosineDecay(0.0, plan.diff_steps, alpha=0.1,
                                                 warmup_target=plan.diff_lr,
@@ -278,24 +370,23 @@ def train_diffusion(cfg: Any, plan: Plan, latents: np.ndarray, ids: np.ndarray,
     sqrt_ac = tf.constant(np.sqrt(ac), tf.float32)
     sqrt_1m = tf.constant(np.sqrt(1.0 - ac), tf.float32)
     temb_table = tf.constant(TimestepEmbedding(dim=cfg.t_dim)(np.arange(len(ac))))
-    empty = tf.constant(tokenize_all([EMPTY_PROMPT])[0])
-    positions = tf.constant(np.arange(MAX_TOKENS, dtype=np.int32)[None])
+    empty = tf.constant(encode_contexts(text_encoder, tokenize_all([EMPTY_PROMPT]))[0],
+                        tf.float32)
     rng = tf.random.Generator.from_seed(plan.seed + 4)
     ema_max = tf.constant(plan.ema, tf.float32)
 
-    def step(z0: Any, tokens: Any, mask: Any) -> Any:
+    def step(z0: Any, context: Any, mask: Any) -> Any:
         b = tf.shape(z0)[0]
         t = rng.uniform([b], 0, len(ac), dtype=tf.int32)
         eps = rng.normal(tf.shape(z0))
         # Offset noise (Guttenberg 2023): a per-channel constant in the noise, so the model
         # learns to move an image's mean (snow, night) instead of keeping it at the start's.
         eps = eps + plan.offset_noise * rng.normal([b, 1, 1, tf.shape(z0)[3]])
-        drop = rng.uniform([b, 1]) < plan.cfg_dropout
-        tokens = tf.where(drop, empty[None], tokens)
+        drop = rng.uniform([b, 1, 1]) < plan.cfg_dropout
+        context = tf.where(drop, empty[None], tf.cast(context, tf.float32))
         zt = (tf.gather(sqrt_ac, t)[:, None, None, None] * z0
               + tf.gather(sqrt_1m, t)[:, None, None, None] * eps)
         with tf.GradientTape() as tape:
-            context = text_encoder([tokens, tf.tile(positions, [b, 1])], training=True)
             pred = unet([zt, tf.gather(temb_table, t), context], training=True)
             w = 1.0 + plan.foreground_weight * mask[..., None]
             per = (tf.reduce_mean(w * tf.square(pred - eps), axis=[1, 2, 3])
@@ -317,13 +408,13 @@ def train_diffusion(cfg: Any, plan: Plan, latents: np.ndarray, ids: np.ndarray,
         return saved
 
     order = np.random.default_rng(plan.seed + 5)
-    k = ids.shape[1]
+    k = contexts.shape[1]
     losses: list[float] = []
     stopped_at[0] = plan.diff_steps
     for i in range(plan.diff_steps):
         idx = order.integers(0, len(latents), plan.diff_batch)
-        tok = ids[idx % len(ids), order.integers(0, k, plan.diff_batch)]
-        losses.append(float(step(tf.constant(latents[idx]), tf.constant(tok),
+        ctx = contexts[idx, order.integers(0, k, plan.diff_batch)]
+        losses.append(float(step(tf.constant(latents[idx]), tf.constant(ctx),
                                  tf.constant(masks[idx]))))
         if i % 100 == 0 or i == plan.diff_steps - 1:
             log(f"diffusion step {i}/{plan.diff_steps} eps-mse (creature-weighted) "
@@ -335,7 +426,6 @@ def train_diffusion(cfg: Any, plan: Plan, latents: np.ndarray, ids: np.ndarray,
             break
         if plan.checkpoint_every and (i + 1) % plan.checkpoint_every == 0 and not last:
             saved = swap_in_ema()
-            text_encoder.save_weights(workdir / "text_encoder.weights.h5")
             unet.save_weights(workdir / "unet.weights.h5")
             imgs = sample(text_encoder, unet, decoder, cfg, PREVIEW_PROMPTS, seed=0)
             save_grid(imgs, workdir / f"preview_{i + 1:05d}.png")
@@ -343,10 +433,10 @@ def train_diffusion(cfg: Any, plan: Plan, latents: np.ndarray, ids: np.ndarray,
                 v.assign(s)
             log(f"checkpoint + preview at step {i + 1}", t0)
     swap_in_ema()
-    return text_encoder, unet
+    return unet
 
 
-# 4. Export --------------------------------------------------------------------------------
+# 5. Export --------------------------------------------------------------------------------
 
 def export(cfg: Any, plan: Plan, text_encoder: Any, unet: Any, decoder: Any, out: Path,
            extra: dict[str, Any]) -> Path:
@@ -370,7 +460,7 @@ def run(plan: Plan, cfg: Any, out: Path, workdir: Path, deadline: float | None =
     t0 = time.perf_counter()
     keras.utils.set_random_seed(plan.seed)
     workdir.mkdir(parents=True, exist_ok=True)
-    images, ids, _, masks = make_data(plan, t0)
+    images, ids, sightings, masks = make_data(plan, t0)
     encoder, decoder, _ = train_autoencoder(cfg, plan, images, t0)
     t_ae = time.perf_counter() - t0
     raw = encode_all(encoder, images)
@@ -387,20 +477,26 @@ def run(plan: Plan, cfg: Any, out: Path, workdir: Path, deadline: float | None =
     save_grid(np.concatenate([images[:4], ((np.clip(recon[:4], -1, 1) + 1) * 127.5).astype(
         np.uint8)]), workdir / "autoencoder.png")
     del encoder, raw
-    text_encoder, unet = train_diffusion(cfg, plan, latents, ids, masks, decoder, workdir, t0,
-                                         deadline)
+    text_encoder = train_text_encoder(cfg, plan, ids, sightings, t0)
+    text_encoder.save_weights(workdir / "text_encoder.weights.h5")
+    contexts = encode_contexts(text_encoder, ids)
+    log(f"contexts cached: {contexts.shape}, {contexts.nbytes / 2**30:.2f} GiB", t0)
+    del ids
+    unet = train_diffusion(cfg, plan, latents, contexts, masks, text_encoder, decoder,
+                           workdir, t0, deadline)
     t_train = time.perf_counter() - t0
     imgs = sample(text_encoder, unet, decoder, cfg, PREVIEW_PROMPTS, seed=0)
     save_grid(imgs, workdir / "preview_final.png")
-    text_encoder.save_weights(workdir / "text_encoder.weights.h5")
     unet.save_weights(workdir / "unet.weights.h5")
     extra = {"training": {
         "seed": plan.seed, "images": plan.n_images, "autoencoder_steps": plan.ae_steps,
+        "text_encoder_steps": plan.text_steps, "text_encoder": "trained first, then frozen",
         "diffusion_steps": plan.diff_steps, "diffusion_steps_run": stopped_at[0],
         "diffusion_batch": plan.diff_batch,
         "caption_dropout": plan.cfg_dropout, "min_snr_gamma": plan.min_snr_gamma,
         "offset_noise": plan.offset_noise, "foreground_weight": plan.foreground_weight,
-        "unet_pooled_text": cfg.unet_pooled_text, "learning_rate": plan.diff_lr,
+        "unet_pooled_text": cfg.unet_pooled_text,
+        "unet_top_self_attention": cfg.unet_top_self_attention, "learning_rate": plan.diff_lr,
         "ema": plan.ema, "recon_psnr_db": round(psnr, 2),
         "autoencoder_seconds": round(t_ae), "train_seconds": round(t_train),
         "held_out_colour_kind": sorted(list(p) for p in HELD_OUT),
