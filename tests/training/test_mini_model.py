@@ -42,3 +42,22 @@ def test_the_pooled_caption_steers_the_unet_without_attention() -> None:
     assert np.abs(_output(tiny, one) - _output(tiny, other)).mean() > 1e-3
     old = MiniConfig.from_dict({**tiny.to_dict(), "unet_pooled_text": False})
     assert np.array_equal(_output(old, one), _output(old, other))  # cross-attention only
+
+
+def _attention_layers(cfg: MiniConfig) -> int:
+    import keras
+
+    return sum(isinstance(layer, keras.layers.MultiHeadAttention)
+               for layer in build_unet(cfg).layers)
+
+
+def test_configs_saved_before_the_top_self_attention_option_keep_it() -> None:
+    old = {k: v for k, v in MiniConfig.tiny().to_dict().items()
+           if k != "unet_top_self_attention"}
+    assert MiniConfig.from_dict(old).unet_top_self_attention
+    new = MiniConfig.tiny()
+    assert not MiniConfig.from_dict(new.to_dict()).unet_top_self_attention
+    # five transformer blocks (16x16 down and up, 8x8 down and up, 4x4): the two at the
+    # top keep their cross-attention and lose their self-attention
+    assert _attention_layers(MiniConfig.from_dict(old)) == 10
+    assert _attention_layers(new) == 8
