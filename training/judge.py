@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
@@ -164,17 +165,22 @@ def _train_heads(x_train: np.ndarray, y_train: dict[str, np.ndarray], epochs: in
         opt.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
+    _fit(lambda idx: float(step(tf.constant(x_train[idx]),
+                                [tf.constant(y_train[k][idx]) for k in names])),
+         len(x_train), epochs, batch, seed, "heads",
+         lambda msg: print(f"{msg} ({time.perf_counter() - t0:.0f}s)", flush=True))
+    return model
+
+
+def _fit(step: Callable[[np.ndarray], float], n: int, epochs: int, batch: int, seed: int,
+         name: str, log: Callable[[str], None]) -> None:
+    """``epochs`` passes over ``n`` examples in a seeded random order, ``step`` called on
+    each batch's indices (and returning its loss); the mean loss logged per epoch."""
     order_rng = np.random.default_rng(seed)
     for epoch in range(epochs):
-        order = order_rng.permutation(len(x_train))
-        losses = []
-        for i in range(len(x_train) // batch):
-            idx = order[i * batch:(i + 1) * batch]
-            losses.append(float(step(tf.constant(x_train[idx]),
-                                     [tf.constant(y_train[k][idx]) for k in names])))
-        print(f"epoch {epoch + 1}/{epochs} loss {np.mean(losses):.3f} "
-              f"({time.perf_counter() - t0:.0f}s)", flush=True)
-    return model
+        order = order_rng.permutation(n)
+        losses = [step(order[i * batch:(i + 1) * batch]) for i in range(n // batch)]
+        log(f"{name} epoch {epoch + 1}/{epochs} loss {np.mean(losses):.3f}")
 
 
 @dataclass
@@ -208,7 +214,6 @@ def train_judge(n_train: int, n_test: int, epochs: int, seed: int = 1234,
     t_eyes = time.perf_counter()
     counter = train_eye_counter(x_train, maps.eyes, eye_epochs, seed + 3, log=lambda msg: print(
         f"{msg} ({time.perf_counter() - t0:.0f}s)", flush=True))
-    judge = Judge(model, counter)
 
     # Accuracy on fresh renders, clean and with the same degradations as in training.
     aug_rng = tf.random.Generator.from_seed(seed + 2)
@@ -216,11 +221,11 @@ def train_judge(n_train: int, n_test: int, epochs: int, seed: int = 1234,
                              for i in range(0, n_test, 256)])
     report: dict[str, float] = {}
     for tag, xs in (("clean", x_test), ("degraded", x_soft)):
-        preds = predict(judge, xs)
+        heads = predict(Judge(model), xs)  # the heads once; the eyes as predict() reads them
+        preds = {**heads, "eyes": eye_classes(count_eyes(counter, xs))}
         for k in names:
             report[f"{tag}/{k}"] = float(np.mean(preds[k] == y_test[k]))
-        report[f"{tag}/eyes_head"] = float(np.mean(predict(Judge(model), xs)["eyes"]
-                                                   == y_test["eyes"]))
+        report[f"{tag}/eyes_head"] = float(np.mean(heads["eyes"] == y_test["eyes"]))
     out.parent.mkdir(parents=True, exist_ok=True)
     if not eyes_only:
         model.save(out)
@@ -312,17 +317,9 @@ def train_eye_counter(images: np.ndarray, density: np.ndarray, epochs: int, seed
         opt.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
-    order_rng = np.random.default_rng(seed)
     maps = density[..., None].astype(np.float32)
-    for epoch in range(epochs):
-        order = order_rng.permutation(len(images))
-        losses = []
-        for i in range(len(images) // batch):
-            idx = order[i * batch:(i + 1) * batch]
-            losses.append(float(step(tf.constant(images[idx]), tf.constant(maps[idx]))))
-            if i % 25 == 0:
-                log(f"eye counter epoch {epoch + 1}/{epochs} step {i} "
-                    f"loss {np.mean(losses[-25:]):.3f}")
+    _fit(lambda idx: float(step(tf.constant(images[idx]), tf.constant(maps[idx]))),
+         len(images), epochs, batch, seed, "eye counter", log)
     return model
 
 
