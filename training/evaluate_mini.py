@@ -11,6 +11,8 @@ figure for two renders of the same attributes.
 Writes ``training/eval/mini_eval.json`` and the example grid ``docs/mini_examples.png``.
 ``--sweep`` instead scores a few guidance settings on every fourth prompt (one seed),
 to choose the defaults written into the manifest; it writes ``mini_sweep.json``.
+``--autoencoder WORKDIR`` judges fresh renders through a run's autoencoder (the ceiling
+the decoder puts on every score); it writes ``mini_autoencoder.json``.
 """
 
 from __future__ import annotations
@@ -101,7 +103,44 @@ def score(judge: Any, images: np.ndarray, items: list[tuple[str, Sighting]], n_s
             y = np.array([s.labels()[attr] for s in truth])
             accs[attr] = round(float(np.mean(preds[attr][mask] == y[mask])), 4)
         report[group] = {"images": int(mask.sum()), "accuracy": accs}
+    report["kind"] = by_kind(preds["kind"], np.array([s.labels()["kind"] for s in truth]))
     report["predicted"] = {k: v.tolist() for k, v in preds.items()}
+    return report
+
+
+def by_kind(predicted: np.ndarray, asked: np.ndarray) -> dict[str, dict[str, float]]:
+    """How often each kind asked for is read as that kind, and the share of all images
+    read as each kind (what the model falls back to)."""
+    return {"found": {k: round(float(np.mean(predicted[asked == i] == i)), 4)
+                      for i, k in enumerate(KINDS) if (asked == i).any()},
+            "read_as": {k: round(float(np.mean(predicted == i)), 4) for i, k in enumerate(KINDS)}}
+
+
+def autoencoder_ceiling(workdir: Path, n: int = 1200, seed: int = 4321) -> dict[str, Any]:
+    """The judge on fresh renders and on the same renders through the autoencoder a
+    training run saved in ``workdir``: what the decoder can show at best, whatever the
+    UNet does."""
+    from .judge import labels_of, render_parallel
+    from .mini_model import MiniConfig, build_decoder, build_encoder
+
+    cfg = MiniConfig.from_dict(json.loads((workdir / "config.json").read_text()))
+    encoder = build_encoder(cfg)  # the encoder has no scaling layer; the decoder undoes it
+    encoder.load_weights(workdir / "encoder.weights.h5")
+    decoder = build_decoder(cfg)
+    decoder.load_weights(workdir / "decoder.weights.h5")
+    images, sightings = render_parallel(n, seed, held_out=None)
+    out = []
+    for i in range(0, n, 100):
+        z = np.asarray(encoder(images[i:i + 100].astype(np.float32) / 127.5 - 1.0))
+        y = np.asarray(decoder(z * np.float32(cfg.scaling_factor)))
+        out.append(np.clip((y + 1.0) * 127.5, 0, 255).round().astype(np.uint8))
+    judge, truth = load_judge(), labels_of(sightings)
+    report: dict[str, Any] = {"renders": n, "seed": seed, "workdir": str(workdir)}
+    for name, xs in (("rendered", images), ("autoencoded", np.concatenate(out))):
+        preds = predict(judge, xs)
+        report[name] = {"accuracy": {k: round(float(np.mean(preds[k] == truth[k])), 4)
+                                     for k in HEADS},
+                        "kind": by_kind(preds["kind"], truth["kind"])}
     return report
 
 
@@ -182,7 +221,16 @@ def main() -> None:
                    help="score the parasight-mini folder under this folder instead of the "
                         "shipped one (writes to --results, no grid)")
     p.add_argument("--results", type=Path, default=RESULTS)
+    p.add_argument("--autoencoder", type=Path, default=None, metavar="WORKDIR",
+                   help="only judge fresh renders through the autoencoder a training run "
+                        "saved in WORKDIR (writes mini_autoencoder.json)")
     args = p.parse_args()
+    if args.autoencoder is not None:
+        report = autoencoder_ceiling(args.autoencoder)
+        out = RESULTS.with_name("mini_autoencoder.json")
+        out.write_text(json.dumps(report, indent=1) + "\n")
+        print({k: report[k] for k in ("rendered", "autoencoded")})
+        return
     t0 = time.perf_counter()
     judge = load_judge()
     engine = make_engine(args.models)
