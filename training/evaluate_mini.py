@@ -13,6 +13,8 @@ Writes ``training/eval/mini_eval.json`` and the example grid ``docs/mini_example
 to choose the defaults written into the manifest; it writes ``mini_sweep.json``.
 ``--autoencoder WORKDIR`` judges fresh renders through a run's autoencoder (the ceiling
 the decoder puts on every score); it writes ``mini_autoencoder.json``.
+``--text-probe WORKDIR`` checks whether a run's text encoder keeps colour and kind apart
+on held-out pairs; it writes ``mini_text_probe.json``.
 """
 
 from __future__ import annotations
@@ -114,6 +116,47 @@ def by_kind(predicted: np.ndarray, asked: np.ndarray) -> dict[str, dict[str, flo
     return {"found": {k: round(float(np.mean(predicted[asked == i] == i)), 4)
                       for i, k in enumerate(KINDS) if (asked == i).any()},
             "read_as": {k: round(float(np.mean(predicted == i)), 4) for i, k in enumerate(KINDS)}}
+
+
+def text_probe(workdir: Path, n_seen: int = 4000, n_held: int = 1000, seed: int = 0
+               ) -> dict[str, Any]:
+    """Does the text encoder a run saved in ``workdir`` keep colour and kind apart? A
+    linear probe on the mean context vector (what the UNet's pooled path reads), trained
+    on captions of seen colour-and-kind pairs, reads captions of seen and of held-out
+    pairs it was not trained on."""
+    import keras
+
+    from .mini_model import MAX_TOKENS, MiniConfig, build_text_encoder
+    from .render import random_sighting
+    from .train_mini import tokenize_all
+
+    cfg = MiniConfig.from_dict(json.loads((workdir / "config.json").read_text()))
+    encoder = build_text_encoder(cfg)
+    encoder.load_weights(workdir / "text_encoder.weights.h5")
+    rng = np.random.default_rng(seed)
+    groups = {"train": [random_sighting(rng, held_out=False) for _ in range(n_seen)],
+              "seen": [random_sighting(rng, held_out=False) for _ in range(n_held)],
+              "held_out": [random_sighting(rng, held_out=True) for _ in range(n_held)]}
+
+    def pooled(sightings: list[Sighting]) -> np.ndarray:
+        ids = tokenize_all([caption(s, rng) for s in sightings])
+        pos = np.tile(np.arange(MAX_TOKENS, dtype=np.int32), (len(ids), 1))
+        return np.asarray(encoder.predict([ids, pos], batch_size=256, verbose=0)).mean(1)
+
+    x = {g: pooled(ss) for g, ss in groups.items()}
+    mu, sd = x["train"].mean(0), x["train"].std(0) + 1e-6
+    report: dict[str, Any] = {"workdir": str(workdir), "train_captions": n_seen,
+                              "test_captions": n_held}
+    for attr, n in (("colour", len(COLOURS)), ("kind", len(KINDS))):
+        y = {g: np.array([s.labels()[attr] for s in ss]) for g, ss in groups.items()}
+        keras.utils.set_random_seed(seed)
+        probe = keras.Sequential([keras.Input((x["train"].shape[1],)),
+                                  keras.layers.Dense(n, activation="softmax")])
+        probe.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+        probe.fit((x["train"] - mu) / sd, y["train"], epochs=30, batch_size=256, verbose=0)
+        report[attr] = {g: round(float(np.mean(np.argmax(probe.predict(
+            (x[g] - mu) / sd, verbose=0), -1) == y[g])), 4) for g in ("seen", "held_out")}
+    return report
 
 
 def autoencoder_ceiling(workdir: Path, n: int = 1200, seed: int = 4321) -> dict[str, Any]:
@@ -224,7 +267,15 @@ def main() -> None:
     p.add_argument("--autoencoder", type=Path, default=None, metavar="WORKDIR",
                    help="only judge fresh renders through the autoencoder a training run "
                         "saved in WORKDIR (writes mini_autoencoder.json)")
+    p.add_argument("--text-probe", type=Path, default=None, metavar="WORKDIR",
+                   help="only probe the text encoder a training run saved in WORKDIR for "
+                        "colour and kind on held-out pairs (writes mini_text_probe.json)")
     args = p.parse_args()
+    if args.text_probe is not None:
+        report = text_probe(args.text_probe)
+        RESULTS.with_name("mini_text_probe.json").write_text(json.dumps(report, indent=1) + "\n")
+        print(report)
+        return
     if args.autoencoder is not None:
         report = autoencoder_ceiling(args.autoencoder)
         out = RESULTS.with_name("mini_autoencoder.json")

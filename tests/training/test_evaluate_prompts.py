@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from training.captions import KIND_WORDS
 from training.evaluate_mini import prompts
 from training.render import COLOURS, HELD_OUT, KINDS, SETTINGS
@@ -48,3 +50,33 @@ def test_the_autoencoder_ceiling_judges_renders_before_and_after_a_saved_autoenc
     # an untrained autoencoder passes only the 8x8 mean colour: no kind survives it
     assert set(r["autoencoded"]["kind"]["read_as"]) == set(KINDS)
     assert r["autoencoded"]["accuracy"]["kind"] < r["rendered"]["accuracy"]["kind"]
+
+
+@pytest.mark.slow
+def test_the_text_probe_reads_colour_and_kind_of_seen_and_held_out_captions(tmp_path) -> None:
+    import json
+    import time
+    from dataclasses import replace
+
+    import numpy as np
+
+    from training.captions import caption
+    from training.evaluate_mini import text_probe
+    from training.mini_model import MAX_TOKENS, MiniConfig
+    from training.render import random_sighting
+    from training.train_mini import Plan, tokenize_all, train_text_encoder
+
+    rng = np.random.default_rng(0)
+    sightings = [random_sighting(rng) for _ in range(1000)]  # seen pairs only, as in training
+    ids = tokenize_all([caption(s, rng) for s in sightings for _ in range(2)])
+    cfg = MiniConfig.tiny()
+    encoder, _ = train_text_encoder(cfg, replace(Plan(), text_steps=400, text_batch=64,
+                                                 text_lr=1e-2),
+                                    ids.reshape(1000, 2, MAX_TOKENS), sightings,
+                                    time.perf_counter())
+    encoder.save_weights(tmp_path / "text_encoder.weights.h5")
+    (tmp_path / "config.json").write_text(json.dumps(cfg.to_dict()))
+    r = text_probe(tmp_path, n_seen=800, n_held=300)
+    assert r["colour"]["seen"] > 0.85, r  # the saved encoder was loaded, not a fresh one
+    for attr in ("colour", "kind"):
+        assert 0.0 <= r[attr]["held_out"] <= 1.0 and set(r[attr]) == {"seen", "held_out"}
