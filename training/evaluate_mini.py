@@ -126,9 +126,9 @@ def text_probe(workdir: Path, n_seen: int = 4000, n_held: int = 1000, seed: int 
     pairs it was not trained on."""
     import keras
 
-    from .mini_model import MAX_TOKENS, MiniConfig, build_text_encoder
+    from .mini_model import MiniConfig, build_text_encoder
     from .render import random_sighting
-    from .train_mini import tokenize_all
+    from .train_mini import encode_contexts, tokenize_all
 
     cfg = MiniConfig.from_dict(json.loads((workdir / "config.json").read_text()))
     encoder = build_text_encoder(cfg)
@@ -140,8 +140,7 @@ def text_probe(workdir: Path, n_seen: int = 4000, n_held: int = 1000, seed: int 
 
     def pooled(sightings: list[Sighting]) -> np.ndarray:
         ids = tokenize_all([caption(s, rng) for s in sightings])
-        pos = np.tile(np.arange(MAX_TOKENS, dtype=np.int32), (len(ids), 1))
-        return np.asarray(encoder.predict([ids, pos], batch_size=256, verbose=0)).mean(1)
+        return encode_contexts(encoder, ids, dtype=np.float32).mean(1)
 
     x = {g: pooled(ss) for g, ss in groups.items()}
     mu, sd = x["train"].mean(0), x["train"].std(0) + 1e-6
@@ -163,8 +162,11 @@ def autoencoder_ceiling(workdir: Path, n: int = 1200, seed: int = 4321) -> dict[
     """The judge on fresh renders and on the same renders through the autoencoder a
     training run saved in ``workdir``: what the decoder can show at best, whatever the
     UNet does."""
+    from parasight_desktop.engine.pipeline import to_uint8
+
     from .judge import labels_of, render_parallel
     from .mini_model import MiniConfig, build_decoder, build_encoder
+    from .train_mini import encode_all
 
     cfg = MiniConfig.from_dict(json.loads((workdir / "config.json").read_text()))
     encoder = build_encoder(cfg)  # the encoder has no scaling layer; the decoder undoes it
@@ -172,14 +174,12 @@ def autoencoder_ceiling(workdir: Path, n: int = 1200, seed: int = 4321) -> dict[
     decoder = build_decoder(cfg)
     decoder.load_weights(workdir / "decoder.weights.h5")
     images, sightings = render_parallel(n, seed, held_out=None)
-    out = []
-    for i in range(0, n, 100):
-        z = np.asarray(encoder(images[i:i + 100].astype(np.float32) / 127.5 - 1.0))
-        y = np.asarray(decoder(z * np.float32(cfg.scaling_factor)))
-        out.append(np.clip((y + 1.0) * 127.5, 0, 255).round().astype(np.uint8))
+    latents = encode_all(encoder, images) * np.float32(cfg.scaling_factor)
+    decoded = to_uint8(np.concatenate([np.asarray(decoder(latents[i:i + 100]))
+                                       for i in range(0, n, 100)]))  # as the app does
     judge, truth = load_judge(), labels_of(sightings)
     report: dict[str, Any] = {"renders": n, "seed": seed, "workdir": str(workdir)}
-    for name, xs in (("rendered", images), ("autoencoded", np.concatenate(out))):
+    for name, xs in (("rendered", images), ("autoencoded", decoded)):
         preds = predict(judge, xs)
         report[name] = {"accuracy": {k: round(float(np.mean(preds[k] == truth[k])), 4)
                                      for k in HEADS},
