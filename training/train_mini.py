@@ -61,7 +61,7 @@ class Plan:
     text_steps: int = 200
     text_batch: int = 128
     text_lr: float = 2e-3
-    diff_steps: int = 6000
+    diff_steps: int = 10000
     diff_batch: int = 32
     diff_lr: float = 6e-4
     warmup: int = 200

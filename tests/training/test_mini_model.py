@@ -1,4 +1,4 @@
-"""The Mini's architecture: the pooled-text path is on for new runs, off for old configs."""
+"""The Mini's architecture: options new runs take and configs saved before them do not."""
 
 from __future__ import annotations
 
@@ -61,3 +61,39 @@ def test_configs_saved_before_the_top_self_attention_option_keep_it() -> None:
     # top keep their cross-attention and lose their self-attention
     assert _attention_layers(MiniConfig.from_dict(old)) == 10
     assert _attention_layers(new) == 8
+
+
+def _context_through_the_word_path_only(cfg: MiniConfig, texts: list[str]) -> np.ndarray:
+    """Contexts with every layer norm but the word path's silenced (gain 0, bias 0): the
+    attention layers then see constants and the last norm gives 0, so whatever is left
+    of a word came the direct way."""
+    import keras
+
+    from training.mini_model import build_text_encoder
+    from training.train_mini import tokenize_all
+
+    keras.utils.set_random_seed(0)
+    encoder = build_text_encoder(cfg)
+    for layer in encoder.layers:
+        if isinstance(layer, keras.layers.LayerNormalization):
+            src = layer._inbound_nodes[0].input_tensors[0]._keras_history.operation
+            if not isinstance(src, keras.layers.Dense):  # the word path reads the embedding
+                for w in layer.weights:
+                    w.assign(np.zeros(w.shape, "float32"))
+    ids = tokenize_all(texts)
+    pos = np.tile(np.arange(MAX_TOKENS, dtype=np.int32), (len(texts), 1))
+    return np.asarray(encoder([ids, pos]))
+
+
+def test_a_words_own_embedding_reaches_its_context_whatever_surrounds_it() -> None:
+    texts = ["a red blob", "a red serpent", "it was red"]
+    ctx = _context_through_the_word_path_only(MiniConfig.tiny(), texts)
+    red = ctx[0, 2]  # [start, a, red, ...]
+    assert np.abs(red).mean() > 0.1
+    np.testing.assert_allclose(ctx[1, 2], red, atol=1e-5)  # another creature beside it
+    np.testing.assert_allclose(ctx[2, 3], red, atol=1e-5)  # another place in the caption
+    assert np.abs(ctx[0, 3] - ctx[1, 3]).mean() > 0.1  # blob is not serpent
+    old = MiniConfig.from_dict({k: v for k, v in MiniConfig.tiny().to_dict().items()
+                                if k != "text_word_skip"})
+    assert not old.text_word_skip  # configs saved before the option: no word path
+    assert np.abs(_context_through_the_word_path_only(old, texts)).max() < 1e-6
