@@ -49,7 +49,9 @@ TARGETS = {"colour": 0.90, "setting": 0.90, "kind": 0.80}
 
 
 def prompts(n_seen: int = 152, n_held: int = 48, seed: int = 7) -> list[tuple[str, Sighting]]:
-    """Balanced prompts: colours, kinds and settings cycled so each appears evenly."""
+    """Balanced prompts: colours, kinds and settings cycled so each appears evenly, and
+    each colour-and-kind pair in different settings (the setting moves on by one each
+    time the pairs come round again)."""
     rng = np.random.default_rng(seed)
     out: list[tuple[str, Sighting]] = []
     seen_pairs = [(c, k) for c in COLOURS for k in KINDS if (c, k) not in HELD_OUT]
@@ -59,7 +61,8 @@ def prompts(n_seen: int = 152, n_held: int = 48, seed: int = 7) -> list[tuple[st
         for i in range(n):
             colour, kind = pairs[order[i % len(pairs)]]
             s = Sighting(colour, kind, EYES[rng.integers(len(EYES))],
-                         SIZES[rng.integers(len(SIZES))], SETTINGS[i % len(SETTINGS)],
+                         SIZES[rng.integers(len(SIZES))],
+                         SETTINGS[(i + i // len(pairs)) % len(SETTINGS)],
                          bool(rng.integers(2)))
             while True:  # phrasing from the grammar, but one that names the kind
                 text = caption(s, rng)
@@ -106,8 +109,26 @@ def score(judge: Any, images: np.ndarray, items: list[tuple[str, Sighting]], n_s
             accs[attr] = round(float(np.mean(preds[attr][mask] == y[mask])), 4)
         report[group] = {"images": int(mask.sum()), "accuracy": accs}
     report["kind"] = by_kind(preds["kind"], np.array([s.labels()["kind"] for s in truth]))
+    report["held_out_pairs"] = by_pair(preds, truth)
     report["predicted"] = {k: v.tolist() for k, v in preds.items()}
     return report
+
+
+def by_pair(preds: dict[str, np.ndarray], truth: list[Sighting]) -> dict[str, Any]:
+    """For each held-out colour-and-kind pair: how often its colour and its kind are found,
+    and what the colour is read as when it is not."""
+    out: dict[str, Any] = {}
+    for colour, kind in sorted(HELD_OUT):
+        idx = [i for i, s in enumerate(truth) if (s.colour, s.kind) == (colour, kind)]
+        if not idx:
+            continue
+        c, k = preds["colour"][idx], preds["kind"][idx]
+        wrong = [COLOURS[j] for j in c if j != COLOURS.index(colour)]
+        out[f"{colour} {kind}"] = {
+            "images": len(idx), "colour": round(float(np.mean(c == COLOURS.index(colour))), 4),
+            "kind": round(float(np.mean(k == KINDS.index(kind))), 4),
+            "colour_read_as": {w: wrong.count(w) for w in sorted(set(wrong))}}
+    return out
 
 
 def by_kind(predicted: np.ndarray, asked: np.ndarray) -> dict[str, dict[str, float]]:
@@ -263,7 +284,15 @@ def main() -> None:
     p.add_argument("--models", type=Path, default=None,
                    help="score the parasight-mini folder under this folder instead of the "
                         "shipped one (writes to --results, no grid)")
-    p.add_argument("--results", type=Path, default=RESULTS)
+    p.add_argument("--results", type=Path, default=None,
+                   help="where the scores go (default mini_eval[_guidance_G].json)")
+    p.add_argument("--prompt-seed", type=int, default=7,
+                   help="another seed draws another 200 prompts of the same balance: a "
+                        "validation set to choose settings on, so the scores (seed 7) are "
+                        "not fitted to (writes mini_validation_SEED[_guidance_G].json, no grid)")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="score all prompts at this guidance instead of the model's default "
+                        "(no grid)")
     p.add_argument("--autoencoder", type=Path, default=None, metavar="WORKDIR",
                    help="only judge fresh renders through the autoencoder a training run "
                         "saved in WORKDIR (writes mini_autoencoder.json)")
@@ -285,10 +314,11 @@ def main() -> None:
     t0 = time.perf_counter()
     judge = load_judge()
     engine = make_engine(args.models)
-    items = prompts()
+    items = prompts(seed=args.prompt_seed)
     if args.quick:
         items = items[:args.quick // 2] + items[-(args.quick - args.quick // 2):]
-    results: dict[str, Any] = {"prompts": len(items), "seeds": list(SEEDS)}
+    results: dict[str, Any] = {"prompts": len(items), "prompt_seed": args.prompt_seed,
+                               "seeds": list(SEEDS)}
     if args.grid_only:
         draw_grid(engine)
         return
@@ -322,9 +352,10 @@ def main() -> None:
                                   indent=1) + "\n")
         return
 
-    images, seconds = generate_all(engine, items, SEEDS)
     manifest = engine.pipeline("parasight-mini").manifest
-    results["settings"] = {"steps": manifest.defaults.steps, "guidance": manifest.defaults.guidance,
+    guidance = manifest.defaults.guidance if args.guidance is None else args.guidance
+    images, seconds = generate_all(engine, items, SEEDS, guidance=guidance)
+    results["settings"] = {"steps": manifest.defaults.steps, "guidance": guidance,
                            "sampler": manifest.defaults.sampler}
     results.update(score(judge, images, items, len(SEEDS)))
     results["targets"] = TARGETS
@@ -338,14 +369,20 @@ def main() -> None:
     results["model"] = {"folder": str(manifest.folder), "hash": manifest.model_hash,
                         "precision": {k: v.get("precision") for k, v in
                                       manifest.extra.get("conversion", {}).items()}}
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(results, indent=1) + "\n")
+    name = "mini_eval" if args.prompt_seed == 7 else f"mini_validation_{args.prompt_seed}"
+    if args.guidance is not None:
+        name += f"_guidance_{args.guidance:g}"
+    out = args.results or RESULTS.with_name(name + ".json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n")
 
-    if args.models is None:
+    if args.models is None and args.guidance is None and args.prompt_seed == 7:
         draw_grid(engine)
     for group in ("seen", "held_out"):
         if group in results:
             print(group, results[group]["images"], results[group]["accuracy"])
+    for pair, r in results["held_out_pairs"].items():
+        print(f"  {pair}: {r}")
     print("diversity", results["diversity_generated"], "(renders:",
           results["diversity_rendered_reference"], ")", "s/image",
           results["seconds_per_image_median"])

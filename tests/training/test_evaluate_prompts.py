@@ -19,6 +19,13 @@ def test_two_hundred_prompts_cover_attributes_and_held_out_pairs() -> None:
     assert {s.kind for s in sightings} == set(KINDS)
     assert {s.setting for s in sightings} == set(SETTINGS)
     assert all(any(w in t for w in KIND_WORDS[s.kind]) for t, s in items)
+    # each pair in more than one setting: a held-out pair judged in one place only (the
+    # first prompt sets had every green orb in the night sky) says little about the pair
+    by_pair: dict[tuple[str, str], set[str]] = {}
+    for s in sightings:
+        by_pair.setdefault((s.colour, s.kind), set()).add(s.setting)
+    assert all(len(by_pair[p]) == len(SETTINGS) for p in HELD_OUT)  # 8 prompts each
+    assert min(len(v) for v in by_pair.values()) >= 3  # seen pairs: 3 or 4 prompts each
 
 
 def test_by_kind_reports_each_kind_found_and_what_images_are_read_as() -> None:
@@ -32,6 +39,29 @@ def test_by_kind_reports_each_kind_found_and_what_images_are_read_as() -> None:
     assert r["found"] == {KINDS[0]: 0.5, KINDS[1]: 0.25}
     assert r["read_as"][KINDS[0]] == 0.6667 and r["read_as"][KINDS[1]] == 0.3333
     assert sum(r["read_as"].values()) == 1.0
+
+
+def test_by_pair_reports_each_held_out_pair_and_what_its_colour_is_read_as() -> None:
+    import numpy as np
+
+    from training.evaluate_mini import by_pair
+    from training.render import COLOURS, HELD_OUT, random_sighting
+
+    rng = np.random.default_rng(0)
+    held = [random_sighting(rng, held_out=True) for _ in range(60)]
+    seen = [random_sighting(rng, held_out=False) for _ in range(20)]
+    truth = held + seen
+    colour = np.array([s.labels()["colour"] for s in truth])
+    kind = np.array([s.labels()["kind"] for s in truth])
+    orb = [i for i, s in enumerate(truth) if s.kind == "glowing orb of light" and s.held_out]
+    colour[orb[0]] = COLOURS.index("white")  # one held-out green orb drawn white
+    r = by_pair({"colour": colour, "kind": kind}, truth)
+    assert set(r) <= {f"{c} {k}" for c, k in HELD_OUT}  # seen pairs are not listed
+    assert sum(v["images"] for v in r.values()) == 60
+    g = r["green glowing orb of light"]
+    assert g["colour"] == round(1 - 1 / len(orb), 4) and g["kind"] == 1.0
+    assert g["colour_read_as"] == {"white": 1}
+    assert all(v["colour"] == 1.0 for k, v in r.items() if k != "green glowing orb of light")
 
 
 def test_the_autoencoder_ceiling_judges_renders_before_and_after_a_saved_autoencoder(
