@@ -448,7 +448,7 @@ def export(cfg: Any, plan: Plan, text_encoder: Any, unet: Any, decoder: Any, out
         description=("A small model trained here from procedurally drawn sightings: "
                      "coloured blobs, serpents, winged and tentacled creatures, tall "
                      "shadow figures and orbs of light in six settings, at 128x128."),
-        defaults={"steps": 20, "guidance": 4.5, "sampler": "dpmpp-2m"},
+        defaults={"steps": 20, "guidance": 3.0, "sampler": "dpmpp-2m"},
         extra=extra,
     )
 
