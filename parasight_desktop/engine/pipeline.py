@@ -82,8 +82,9 @@ class Pipeline:
         #: Keep only one of the UNet and the decoder in memory at a time: the UNet is let
         #: go before decoding and loaded again for the next image. For Stable Diffusion
         #: (a 512x512 decoder arena of 1.4 GiB beside 2 GiB of UNet) this keeps the peak
-        #: under 3 GiB (2.35 GiB, bench_speed) for 5-15 s an image (the weights are
-        #: packed again); small models keep everything.
+        #: under 3 GiB (2.33-2.35 GiB, bench_speed) for the cost of loading the UNet
+        #: again each image (its weights are packed again: 5-15 s on an AVX2 EPYC);
+        #: small models keep everything.
         self.swap_stages = unet_bytes > _SWAP_ABOVE_BYTES
         self._contexts: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
         #: The batch the UNet was converted for: None where any batch runs. A fixed

@@ -55,8 +55,9 @@ SD15_PREVIEW = [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350],
 SD_LICENCE_FILE = "creativeml-openrail-m.md"
 #: What token downsampling trades (CLI help); figures from benchmarks/bench_levers.py.
 TOKEN_DOWNSAMPLE_HELP = ("2: pool the keys and values of the full-size self-attentions "
-                         "2x2 (token downsampling): 0.81-0.86x the time of a UNet "
-                         "evaluation here, 0.83-0.92x of an image; an "
+                         "2x2 (token downsampling): 0.62x the time of a UNet "
+                         "evaluation and 0.64x of an image on an AVX-512 CPU (0.81-0.86x "
+                         "and 0.83-0.92x on an AVX2 one); an "
                          "approximation of the model's attention (image PSNR about 30 dB "
                          "against exact on random weights; not checked on the real ones). "
                          "Default 1: exact")
