@@ -262,16 +262,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return cmd_models_list()
             if args.models_command == "download":
                 return cmd_models_download(args)
-            if args.models_command in ("import-keras", "convert"):
-                from .cli_convert import cmd_convert, cmd_import_keras
+            if args.models_command in ("import-keras", "convert", "import"):
+                from .cli_convert import cmd_convert, cmd_import, cmd_import_keras
 
                 if args.models_command == "convert":
                     return cmd_convert(args)
+                if args.models_command == "import":
+                    return cmd_import(args)
                 return cmd_import_keras(args)
             if args.models_command == "remove":
                 return cmd_models_remove(args)
-            return _fail("say what to do with models: list, download, import-keras, convert "
-                         "or remove (see 'parasight models --help')")
+            return _fail("say what to do with models: list, download, import, import-keras, "
+                         "convert or remove (see 'parasight models --help')")
         if args.command == "info":
             return cmd_info(args)
         return _fail("unknown command (see 'parasight --help')")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+import time
 from pathlib import Path
 
 from .engine.errors import InputError
@@ -38,6 +39,21 @@ def add_parsers(msub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     imp.add_argument("--decoder", type=Path, required=True, help="kcv_decoder.h5")
     imp.add_argument("--model", default="sd-v1.4", help="catalogue entry they belong to")
 
+    byo = msub.add_parser(
+        "import", help="import a Stable Diffusion 1.x/2.x checkpoint (.safetensors file or "
+                       "diffusers folder), with an optional VAE and LoRAs")
+    byo.add_argument("path", type=Path, help="a .safetensors checkpoint or a diffusers folder")
+    byo.add_argument("--name", help="install under this name (default: from the file name)")
+    byo.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="int8",
+                     help=PRECISION_HELP + " (default int8)")
+    byo.add_argument("--vae", type=Path, help="a separate VAE .safetensors to decode with")
+    byo.add_argument("--lora", action="append", default=[], metavar="FILE[:STRENGTH]",
+                     help="a LoRA .safetensors merged in at import, strength 1 unless given; "
+                          "repeat for several")
+    byo.add_argument("--prediction", choices=("epsilon", "v"),
+                     help="SD 2.x files only, where the file does not say: epsilon for "
+                          "512-pixel base and Turbo models")
+
     conv = msub.add_parser("convert", parents=[common],
                            help="convert a downloaded model (after 'models download')")
     conv.add_argument("name", help="catalogue name, e.g. sd-v1.4")
@@ -48,8 +64,7 @@ def run_conversion(sources: dict[str, Path], args: argparse.Namespace, base: str
     from .engine.store import user_models_dir
 
     name = install_name(base, args.precision, args.size, args.install_as, args.token_downsample)
-    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-        raise InputError(f"'{name}' is not a usable model name: use letters, digits, '-', '.'.")
+    _check_name(name)
     out = user_models_dir() / name
 
     def progress(p: ConvertProgress) -> None:
@@ -94,6 +109,42 @@ def cmd_import_keras(args: argparse.Namespace) -> int:
                       f"{role.replace('_', ' ')} file (sha256 differs); converting it anyway",
                       file=sys.stderr)
     return run_conversion(sources, args, args.model)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """``parasight models import PATH``: check the files, then import and convert."""
+    from .engine.sd_convert import ConvertProgress, check_conversion_possible
+    from .engine.sd_import import LoraSpec, import_checkpoint, inspect_checkpoint, suggest_name
+    from .engine.store import user_models_dir
+
+    check_conversion_possible()
+    loras = [LoraSpec.parse(text) for text in args.lora]
+    plan = inspect_checkpoint(args.path, vae=args.vae, loras=loras, prediction=args.prediction)
+    name = args.name or suggest_name(args.path)
+    _check_name(name)
+    print(f"{args.path.name}: {plan.family_label}, {plan.layout} layout, "
+          f"{plan.params / 1e6:.0f}M parameters" + (", EMA copies ignored" if plan.has_ema
+                                                     else ""), file=sys.stderr)
+    for spec, n in plan.loras:
+        print(f"  LoRA {spec.name} x{spec.strength:g}: {n} weights changed", file=sys.stderr)
+    t0 = time.perf_counter()
+
+    def progress(p: ConvertProgress) -> None:
+        print(f"[{p.index}/{p.total if p.total is not None else '?'}] {p.job}: {p.status} "
+              f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+
+    out = import_checkpoint(args.path, user_models_dir() / name, name=name,
+                            precision=args.precision, vae=args.vae, loras=loras,
+                            prediction=args.prediction, on_progress=progress,
+                            cancel=threading.Event())
+    print(out)
+    print(f"next: parasight generate \"what you saw\" --model {name}", file=sys.stderr)
+    return 0
+
+
+def _check_name(name: str) -> None:
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise InputError(f"'{name}' is not a usable model name: use letters, digits, '-', '.'.")
 
 
 def cmd_convert(args: argparse.Namespace) -> int:

@@ -76,6 +76,7 @@ class ModelManifest:
     preview_factors: tuple[tuple[float, float, float], ...]  # 4 rows (channels) x RGB
     preview_bias: tuple[float, float, float] = (0.0, 0.0, 0.0)
     extra: dict[str, Any] = field(default_factory=dict)
+    pad_token: int = 49407  # what fills the 77 tokens after the end token (SD 2.x: 0)
 
     @property
     def model_hash(self) -> str:
@@ -84,6 +85,18 @@ class ModelManifest:
         for name in sorted(self.files):
             h.update(f"{name}:{self.files[name].sha256}\n".encode())
         return h.hexdigest()
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What an imported model was made from (source file hashes, LoRAs), or {}."""
+        value = self.extra.get("identity")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def public_hash(self) -> str:
+        """The hash other tools know the model by: an imported checkpoint file's sha256
+        (AUTOMATIC1111's Model hash is its first 10 digits), else :attr:`model_hash`."""
+        return str(self.identity.get("sha256") or self.model_hash)
 
     def path(self, file: str) -> Path:
         return self.folder / file
@@ -179,6 +192,7 @@ def load_manifest(folder: Path) -> ModelManifest:
             preview_factors=factors,  # type: ignore[arg-type]
             preview_bias=tuple(float(v) for v in prev.get("rgb_bias", (0, 0, 0))),  # type: ignore[arg-type]
             extra=dict(data.get("extra", {})),
+            pad_token=int(te.get("pad_token", 49407)),
         )
     except ModelError:
         raise

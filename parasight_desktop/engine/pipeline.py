@@ -35,8 +35,9 @@ from .errors import CancelledError, ModelError
 from .manifest import ModelManifest
 from .runner import TFLiteModel
 from .schedulers import Scheduler, make_scheduler
+from .sd_import import lora_hashes_text
 from .store import ModelStore
-from .tokenizer import MAX_TOKENS, TokenizedPrompt, Tokenizer
+from .tokenizer import END_TOKEN, MAX_TOKENS, TokenizedPrompt, Tokenizer
 from .types import MAX_SEED, GenerationRequest, GenerationResult, GenerationSettings
 
 OnStep = Callable[[int, int, NDArray[np.uint8] | None], None]
@@ -166,6 +167,9 @@ class Pipeline:
     # 2. text encoding -------------------------------------------------------------
     def encode(self, tokens: TokenizedPrompt) -> NDArray[np.float32]:
         ids = np.asarray([tokens.ids], dtype=np.int32)
+        if self.manifest.pad_token != END_TOKEN:
+            # OpenCLIP (SD 2.x) pads after the end token with 0, CLIP with the end token.
+            ids[0, tokens.n_tokens + 2:] = self.manifest.pad_token
         out = self.text_encoder(tokens=ids, positions=_POSITIONS)
         return np.asarray(next(iter(out.values())), dtype=np.float32)
 
@@ -204,7 +208,8 @@ class Pipeline:
             width=self.manifest.width,
             height=self.manifest.height,
             model_name=self.manifest.name,
-            model_hash=self.manifest.model_hash,
+            model_hash=self.manifest.public_hash,
+            lora_hashes=lora_hashes_text(self.manifest.identity.get("loras", [])),
         )
 
     def generate(self, request: GenerationRequest, on_step: OnStep | None = None,

@@ -53,6 +53,10 @@ MIN_PSNR = {"fp32": 60.0, "fp16": 30.0, "int8": 15.0}
 SD15_PREVIEW = [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350],
                 [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]]
 SD_LICENCE_FILE = "creativeml-openrail-m.md"
+#: The text encoder's width and padding token by family: CLIP pads with its end token,
+#: OpenCLIP (SD 2.x) with 0, as their own tokenizers do.
+FAMILY_TEXT: dict[str, dict[str, int]] = {"sd1": {"context_dim": 768, "pad_token": 49407},
+                                          "sd2": {"context_dim": 1024, "pad_token": 0}}
 #: What token downsampling trades (CLI help); figures from benchmarks/bench_levers.py.
 TOKEN_DOWNSAMPLE_HELP = ("2: pool the keys and values of the full-size self-attentions "
                          "2x2 (token downsampling): 0.62x the time of a UNet "
@@ -196,17 +200,27 @@ def _lean_attention(kv_grid: tuple[int, int, int] | None = None) -> Iterator[Non
         CrossAttention.call = saved
 
 
-def build_keras(role: str, weights: Path | None, height: int, width: int) -> Any:
-    """keras-cv's own model class for ``role``, with the HDF5 weights loaded as it does."""
+def build_keras(role: str, weights: Path | None, height: int, width: int,
+                family: str = "sd1") -> Any:
+    """keras-cv's own model class for ``role``, with the HDF5 weights loaded as it does.
+
+    ``family`` "sd2" builds ``StableDiffusionV2``'s text encoder and UNet (1024-wide
+    context, linear projections); the decoder is the same for both."""
     from keras_cv.src.models.stable_diffusion.decoder import Decoder
-    from keras_cv.src.models.stable_diffusion.diffusion_model import DiffusionModel
-    from keras_cv.src.models.stable_diffusion.text_encoder import TextEncoder
+    from keras_cv.src.models.stable_diffusion.diffusion_model import (
+        DiffusionModel,
+        DiffusionModelV2,
+    )
+    from keras_cv.src.models.stable_diffusion.text_encoder import TextEncoder, TextEncoderV2
+
+    v2 = family == "sd2"
 
     def make() -> Any:
         if role == "text_encoder":
-            return TextEncoder(MAX_TOKENS, download_weights=False)
+            return (TextEncoderV2 if v2 else TextEncoder)(MAX_TOKENS, download_weights=False)
         if role == "diffusion_model":
-            return DiffusionModel(height, width, MAX_TOKENS, download_weights=False)
+            return (DiffusionModelV2 if v2 else DiffusionModel)(
+                height, width, MAX_TOKENS, download_weights=False)
         if role == "decoder":
             return Decoder(height, width, download_weights=False)
         raise InputError(f"Unknown Stable Diffusion part '{role}'.")
@@ -307,9 +321,14 @@ def run_worker(job: dict[str, Any]) -> PartResult:
 
     from .converter import TensorSpec, convert_keras_model
 
+    if job["job"] == "weights":
+        from .sd_import import weights_worker
+
+        return weights_worker(job)
     keras.utils.set_random_seed(0)
     start = time.perf_counter()
     h, w = int(job["height"]), int(job["width"])
+    family = str(job.get("family") or "sd1")
     out_dir = Path(job["out_dir"])
     precision = str(job["precision"])
     name = str(job["job"])
@@ -318,7 +337,7 @@ def run_worker(job: dict[str, Any]) -> PartResult:
     n_parts = 1
     batch = job.get("batch")  # None: any batch (shape ops stay in the graph)
     if name == "text_encoder":
-        model = build_keras("text_encoder", sources["text_encoder"], h, w)
+        model = build_keras("text_encoder", sources["text_encoder"], h, w, family)
         specs = [TensorSpec("tokens", (batch, MAX_TOKENS), "int32"),
                  TensorSpec("positions", (batch, MAX_TOKENS), "int32")]
         outputs = ["context"]
@@ -327,14 +346,14 @@ def run_worker(job: dict[str, Any]) -> PartResult:
                  "positions": np.arange(MAX_TOKENS, dtype=np.int32)[None]}
         file = "text_encoder.tflite"
     elif name == "decoder":
-        model = build_keras("decoder", sources["decoder"], h, w)
+        model = build_keras("decoder", sources["decoder"], h, w, family)
         specs = [TensorSpec("latent", (batch, h // 8, w // 8, 4))]
         outputs = ["image"]
         probe = {"latent": rng.standard_normal((1, h // 8, w // 8, 4)).astype(np.float32)}
         file = "decoder.tflite"
     elif name.startswith("unet-"):
         k = int(name.split("-")[1])
-        full = build_keras("diffusion_model", sources["diffusion_model"], h, w)
+        full = build_keras("diffusion_model", sources["diffusion_model"], h, w, family)
         plans = plan_unet(full, int(job["max_params"]))
         n_parts = len(plans)
         plan = plans[k]
@@ -447,6 +466,8 @@ def convert_stable_diffusion(
     cancel: threading.Event | None = None,
     licence: tuple[str, Path] | None = None,
     source: str = "KerasCV's Stable Diffusion v1.4 weights (fchollet/stable-diffusion)",
+    family: str = "sd1",
+    identity: dict[str, Any] | None = None,
 ) -> Path:
     """Convert KerasCV's three HDF5 files into ``out_dir``; resumable; returns ``out_dir``.
 
@@ -457,8 +478,12 @@ def convert_stable_diffusion(
     chosen by peak memory in benchmarks/bench_sd.py (docs/BENCHMARKS.md).
     ``token_downsample``: 2 pools the keys and values of the full-size self-attentions
     2x2 (faster, approximate; measured in benchmarks/bench_todo.py); 1, the default, is
-    KerasCV's arithmetic.
+    KerasCV's arithmetic. ``family``: "sd1" or "sd2" (keras-cv's V2 text encoder and UNet).
+    ``identity``: what an imported model was made from (:func:`.sd_import.identity`),
+    recorded in the manifest for the PNG's Model hash and Lora hashes.
     """
+    if family not in FAMILY_TEXT:
+        raise InputError(f"Unknown model family '{family}'.")
     check_conversion_possible()
     if token_downsample not in (1, 2, 4):
         raise InputError(f"Token downsampling {token_downsample} is not supported: "
@@ -482,7 +507,7 @@ def convert_stable_diffusion(
                        for r, p in sorted(sources.items()) if r in ROLES},
            "precision": precision, "height": height, "width": width, "max_params": max_params,
            "batch": batch, "lean_attention": lean_attention,
-           "token_downsample": token_downsample}
+           "token_downsample": token_downsample, "family": family}
     state: dict[str, Any] = {}
     if state_file.is_file():
         try:
@@ -495,7 +520,8 @@ def convert_stable_diffusion(
     base = {"sources": {r: str(p) for r, p in sources.items()}, "height": height,
             "width": width, "precision": precision, "out_dir": str(stage),
             "work_dir": str(work), "max_params": max_params, "batch": batch,
-            "lean_attention": lean_attention, "token_downsample": token_downsample}
+            "lean_attention": lean_attention, "token_downsample": token_downsample,
+            "family": family}
 
     def finished(job: str) -> PartResult | None:
         entry = done.get(job)
@@ -543,8 +569,9 @@ def convert_stable_diffusion(
     manifest = {
         "name": name,
         "display_name": display_name,
-        "description": f"Stable Diffusion v1 at {width}x{height}, converted to TensorFlow Lite "
-                       f"({precision}) on this machine.",
+        "description": f"Stable Diffusion {'2' if family == 'sd2' else 'v1'} at "
+                       f"{width}x{height}, converted to TensorFlow Lite ({precision}) on this "
+                       "machine.",
         "version": "1",
         "licence": {"name": lic_name, "file": "LICENSE.md" if lic_path.is_file() else None},
         "source": source,
@@ -552,7 +579,7 @@ def convert_stable_diffusion(
         "latent": {"shape": [height // 8, width // 8, 4], "scaling_factor": 0.18215,
                    "decoder_includes_scaling": True},
         "text_encoder": {"file": "text_encoder.tflite", "inputs": ["tokens", "positions"],
-                         "output": "context", "context_dim": 768, "max_tokens": MAX_TOKENS},
+                         "output": "context", "max_tokens": MAX_TOKENS, **FAMILY_TEXT[family]},
         "unet": {"parts": parts, "output": "noise"},
         "decoder": {"file": "decoder.tflite", "input": "latent", "output": "image",
                     "output_range": [-1, 1]},
@@ -562,6 +589,7 @@ def convert_stable_diffusion(
         "preview": {"rgb_factors": SD15_PREVIEW, "rgb_bias": [0.0, 0.0, 0.0]},
         "files": {r.file: {"size": r.size, "sha256": r.sha256} for r in all_results},
         "extra": {"precision": precision, "batch": batch, "lean_attention": lean_attention,
+                  "family": family, **({"identity": identity} if identity else {}),
                   "token_downsample": token_downsample,
                   "conversion": {r.job: {"params": r.params, "seconds": round(r.seconds, 1),
                                          "peak_rss_gib": round(r.peak_rss_bytes / 2**30, 2),

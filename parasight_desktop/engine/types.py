@@ -75,7 +75,8 @@ class GenerationSettings:
     width: int
     height: int
     model_name: str
-    model_hash: str  # full sha256 hex of the model (see ModelManifest.model_hash)
+    model_hash: str  # full sha256 hex of the model (see ModelManifest.public_hash)
+    lora_hashes: str = ""  # AUTOMATIC1111's "Lora hashes": "name: hash, ..." (merged LoRAs)
 
     @property
     def sampler_label(self) -> str:
@@ -97,6 +98,7 @@ class GenerationSettings:
             height=int(data["height"]),
             model_name=str(data.get("model_name", "")),
             model_hash=str(data.get("model_hash", "")),
+            lora_hashes=str(data.get("lora_hashes", "")),
         )
 
 

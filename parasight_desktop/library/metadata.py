@@ -90,6 +90,8 @@ def format_parameters(settings: GenerationSettings) -> str:
         fields["Model hash"] = settings.model_hash[:10]
     if settings.model_name:
         fields["Model"] = settings.model_name
+    if settings.lora_hashes:
+        fields["Lora hashes"] = settings.lora_hashes
     line = ", ".join(f"{key}: {_quote(value)}" for key, value in fields.items())
     negative = (
         f"\n{_NEGATIVE_PREFIX} {settings.negative_prompt}" if settings.negative_prompt else ""
@@ -147,6 +149,7 @@ def settings_from_parameters(params: Mapping[str, str] | str) -> GenerationSetti
             height=int(size.group(2)),
             model_name=params.get("Model", ""),
             model_hash=params.get("Model hash", ""),
+            lora_hashes=params.get("Lora hashes", ""),
         )
     except (KeyError, ValueError):
         return None

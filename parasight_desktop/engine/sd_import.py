@@ -1,0 +1,372 @@
+"""Bring your own model: a Stable Diffusion 1.x / 2.x checkpoint (a single ``.safetensors``
+file in the LDM layout, or a diffusers folder), an optional separate VAE and LoRAs ->
+KerasCV's architectures -> the converter the project already has.
+
+1. :func:`inspect_checkpoint` reads headers only: which family, which layout, what is
+   refused (pickles, SDXL/SD3/Flux, inpainting, v-prediction, damaged files).
+2. The ``weights`` worker job (a child process, TensorFlow imported there only) reads the
+   tensors one by one under their diffusers names (:mod:`.checkpoint`), merges the LoRAs
+   (:mod:`.lora`), sets every weight of keras-cv's TextEncoder(V2), DiffusionModel(V2)
+   and Decoder with its shape checked (:mod:`.keras_map`) and writes them as KerasCV's
+   HDF5 files in the work folder.
+3. :func:`.sd_convert.convert_stable_diffusion` turns those into TFLite parts, resumably.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .checkpoint import Checkpoint
+    from .lora import LoraFile
+    from .sd_convert import ConvertProgress, PartResult
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    """A LoRA file and the strength it is merged with (AUTOMATIC1111's ``<lora:name:1.0>``)."""
+
+    path: Path
+    strength: float = 1.0
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).stem
+
+    @classmethod
+    def parse(cls, text: str) -> LoraSpec:
+        """``FILE`` or ``FILE:STRENGTH`` (the CLI's ``--lora``)."""
+        from .errors import InputError
+
+        path, sep, strength = text.rpartition(":")
+        if sep and path and not strength.startswith(("\\", "/")):
+            try:
+                return cls(Path(path), float(strength))
+            except ValueError:
+                raise InputError(f"--lora {text}: the strength after ':' must be a number "
+                                 "(like 0.8).") from None
+        return cls(Path(text), 1.0)
+
+
+#: What ``--prediction`` accepts (only SD 2.x files need it; see :mod:`.checkpoint`).
+PREDICTIONS = ("epsilon", "v")
+#: keras-cv's file names for the three parts, as the converter reads them.
+H5_FILES = {"text_encoder": "text_encoder.h5", "diffusion_model": "diffusion_model.h5",
+            "decoder": "decoder.h5"}
+#: Bytes per parameter of a converted model, by precision (int8 keeps norms and biases
+#: in fp32), plus the fp32 HDF5 files the import writes on the way.
+_BYTES_PER_PARAM = {"fp32": 4.0, "fp16": 2.0, "int8": 1.1}
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """What an import will do, known from the files' headers before any work starts."""
+
+    source: Path
+    layout: str  # "ldm" (single file) or "diffusers" (folder)
+    family: str  # "sd1" or "sd2"
+    family_label: str
+    params: int
+    has_ema: bool
+    ignored: dict[str, int]
+    vae: Path | None
+    loras: tuple[tuple[LoraSpec, int], ...]  # each LoRA with the modules it changes
+    prediction: str | None
+
+    @property
+    def suggested_name(self) -> str:
+        return suggest_name(self.source)
+
+    def disk_needed(self, precision: str) -> int:
+        return int(self.params * (4.0 + _BYTES_PER_PARAM[precision]))
+
+
+def suggest_name(path: Path) -> str:
+    """A model name from a file or folder name: lower case, letters, digits, '-', '.'."""
+    stem = Path(path).name
+    for suffix in (".safetensors",):
+        stem = stem[: -len(suffix)] if stem.lower().endswith(suffix) else stem
+    name = "".join(c if c.isalnum() or c in "-." else "-" for c in stem.lower())
+    while "--" in name:
+        name = name.replace("--", "-")
+    return name.strip("-.") or "imported-model"
+
+
+def _open(source: Path, vae: Path | None, loras: tuple[LoraSpec, ...] | list[LoraSpec],
+          prediction: str | None) -> tuple[Checkpoint, list[LoraFile]]:
+    from .checkpoint import apply_vae, open_checkpoint
+    from .errors import InputError
+    from .lora import read_lora
+
+    if prediction is not None and prediction not in PREDICTIONS:
+        raise InputError(f"Unknown prediction type '{prediction}': use epsilon or v.")
+    ck = open_checkpoint(source, prediction=prediction)
+    if vae is not None:
+        if not Path(vae).is_file():
+            raise InputError(f"--vae {vae}: no such file.")
+        apply_vae(ck, Path(vae))
+    files = []
+    for spec in loras:
+        if not Path(spec.path).is_file():
+            raise InputError(f"LoRA {spec.path}: no such file.")
+        files.append(read_lora(Path(spec.path), spec.strength, ck))
+    return ck, files
+
+
+def inspect_checkpoint(source: Path, *, vae: Path | None = None,
+                       loras: tuple[LoraSpec, ...] | list[LoraSpec] = (),
+                       prediction: str | None = None) -> ImportPlan:
+    """Read headers only (fast, no TensorFlow): what the import would do, or the
+    :class:`~.errors.InputError` sentence saying why it cannot be imported."""
+    ck, files = _open(Path(source), vae, loras, prediction)
+    return ImportPlan(
+        source=Path(source), layout=ck.layout, family=ck.family,
+        family_label=ck.family_label, params=ck.n_params(), has_ema=ck.has_ema,
+        ignored=dict(ck.ignored), vae=Path(vae) if vae else None,
+        loras=tuple((spec, len(f.modules)) for spec, f in zip(loras, files, strict=True)),
+        prediction=prediction)
+
+
+def a1111_lora_hash(path: Path) -> str:
+    """AUTOMATIC1111's hash of a LoRA (``Lora hashes``): sha256 of a .safetensors file's
+    data after its header (its "addnet" hash), first 12 hex digits."""
+    import hashlib
+    import struct
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        f.seek(8 + n)
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:12]
+
+
+def identity(source: Path, vae: Path | None, loras: tuple[LoraSpec, ...] | list[LoraSpec],
+             sha256: Callable[[Path], str]) -> dict[str, Any]:
+    """What the manifest records of the files a model was made from, and what the PNG's
+    ``Model hash`` / ``Lora hashes`` say (AUTOMATIC1111: the checkpoint file's sha256, first
+    10 hex digits; each LoRA's data hash, first 12)."""
+    source = Path(source)
+    if source.is_dir():
+        files = {str(p.relative_to(source)): sha256(p) for p in sorted(source.rglob(
+            "*.safetensors")) if ".fp16." not in p.name or not p.with_name(
+            p.name.replace(".fp16", "")).exists()}
+        # A folder has no one file to hash: the UNet's file stands for it.
+        main = next((v for k, v in files.items() if k.startswith("unet")), "")
+    else:
+        files = {source.name: sha256(source)}
+        main = files[source.name]
+    record: dict[str, Any] = {"source": str(source), "files": files, "sha256": main,
+                              "a1111_hash": main[:10]}
+    if vae is not None:
+        record["vae"] = {"file": str(vae), "sha256": sha256(Path(vae))}
+    record["loras"] = [{"name": s.name, "file": str(s.path), "strength": s.strength,
+                        "sha256": sha256(Path(s.path)), "a1111_hash": a1111_lora_hash(s.path)}
+                       for s in loras]
+    return record
+
+
+def lora_hashes_text(loras: list[dict[str, Any]]) -> str:
+    """``name: hash, name: hash``, as AUTOMATIC1111 writes ``Lora hashes``."""
+    return ", ".join(f"{lo['name']}: {lo['a1111_hash']}" for lo in loras)
+
+
+# --------------------------------------------------------------------------------------
+# Worker side: the "weights" job, in the conversion worker process (TensorFlow there)
+# --------------------------------------------------------------------------------------
+
+def weights_worker(job: dict[str, Any]) -> PartResult:
+    """Read the checkpoint (+ VAE, + LoRAs), set keras-cv's three models, save them as
+    HDF5 files where the converter reads them."""
+    import gc
+
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from .fileio import sha256_file
+    from .keras_map import set_decoder, set_text_encoder, set_unet
+    from .lora import MergedWeights
+    from .sd_convert import PartResult, _cheap_init, _peak_rss, build_keras
+
+    start = time.perf_counter()
+    ck, loras = _open(Path(job["source"]), Path(job["vae"]) if job.get("vae") else None,
+                      [LoraSpec(Path(p), float(s)) for p, s in job["loras"]],
+                      job.get("prediction"))
+    weights = MergedWeights(ck, loras)
+    out = Path(job["work_dir"])
+    setters = {"text_encoder": ("text_encoder", set_text_encoder),
+               "diffusion_model": ("unet", set_unet), "decoder": ("vae", set_decoder)}
+    n_set = 0
+    for role, (prefix, setter) in setters.items():
+        with _cheap_init():
+            model = build_keras(role, None, int(job["height"]), int(job["width"]),
+                                family=ck.family)
+        n_set += setter(model, weights, ck.component(prefix))
+        path = out / H5_FILES[role]
+        part = path.with_suffix(".h5.part")
+        with h5py.File(part, "w") as f:
+            legacy_h5_format.save_weights_to_hdf5_group(f, model)
+        part.replace(path)
+        del model
+        gc.collect()
+    digest = sha256_file(out / H5_FILES["diffusion_model"])
+    return PartResult(job="weights", file=H5_FILES["diffusion_model"], inputs=[],
+                      outputs=list(H5_FILES.values()), params=ck.n_params(),
+                      size=sum((out / f).stat().st_size for f in H5_FILES.values()),
+                      sha256=digest, seconds=time.perf_counter() - start,
+                      peak_rss_bytes=_peak_rss(), psnr_db=None, max_abs_error=None,
+                      n_parts=n_set)
+
+
+# --------------------------------------------------------------------------------------
+# Parent side
+# --------------------------------------------------------------------------------------
+
+def import_checkpoint(
+    source: Path,
+    out_dir: Path,
+    *,
+    name: str,
+    display_name: str | None = None,
+    precision: str = "fp32",
+    vae: Path | None = None,
+    loras: tuple[LoraSpec, ...] | list[LoraSpec] = (),
+    prediction: str | None = None,
+    height: int = 512,
+    width: int = 512,
+    on_progress: Callable[[ConvertProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Path:
+    """Import ``source`` (a file or a diffusers folder) into ``out_dir``; resumable.
+
+    Stages, each reported through ``on_progress`` as a job of the conversion: ``hash``
+    (the source files' sha256, for the manifest and the PNG's Model hash), ``weights``
+    (the checkpoint onto keras-cv's models, in a worker process), then the converter's
+    own jobs (text encoder, UNet parts, decoder). An interrupted import resumes at the
+    stage and part where it stopped; nothing is installed until everything is done.
+    """
+    from . import sd_convert
+    from .errors import InputError
+    from .fileio import atomic_write_bytes, sha256_file
+
+    sd_convert.check_conversion_possible()
+    source, out_dir = Path(source), Path(out_dir)
+    plan = inspect_checkpoint(source, vae=vae, loras=loras, prediction=prediction)
+    if precision not in _BYTES_PER_PARAM:
+        raise InputError(f"Unknown precision '{precision}': choose fp32, fp16 or int8.")
+    stage = out_dir.with_name(out_dir.name + ".converting")
+    work = stage / ".work"
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    need = plan.disk_needed(precision)
+    free = shutil.disk_usage(out_dir.parent).free
+    if free < need:
+        raise InputError(
+            f"Importing {source.name} at {precision} needs about {need / 1e9:.1f} GB free in "
+            f"{out_dir.parent}; there are {free / 1e9:.1f} GB. Free some space and try again.")
+    work.mkdir(parents=True, exist_ok=True)
+    state_file = work / "import-state.json"
+    key = {"source": str(source.resolve()), "vae": str(vae) if vae else None,
+           "loras": [[str(Path(s.path).resolve()), s.strength] for s in loras],
+           "prediction": prediction, "height": height, "width": width,
+           "sizes": [_size(source), _size(vae) if vae else 0,
+                     *[_size(Path(s.path)) for s in loras]]}
+    state: dict[str, Any] = {}
+    if state_file.is_file():
+        try:
+            state = json.loads(state_file.read_text(encoding="utf-8"))
+        except ValueError:
+            state = {}
+    if state.get("key") != key:
+        state = {"key": key}
+
+    def save_state() -> None:
+        atomic_write_bytes(state_file, json.dumps(state, indent=1).encode())
+
+    def report(job: str, index: int, status: str, result: PartResult | None = None) -> None:
+        if on_progress is not None:
+            on_progress(sd_convert.ConvertProgress(job, index, None, status, result))
+
+    def cancelled() -> None:
+        if cancel is not None and cancel.is_set():
+            from .errors import CancelledError
+
+            raise CancelledError("Import cancelled; what was done is kept and a later "
+                                 "import of the same files resumes from there.")
+
+    # 1. hashes
+    if "identity" not in state:
+        report("hash", 1, "converting")
+        state["identity"] = identity(source, vae, loras, sha256_file)
+        save_state()
+        report("hash", 1, "done")
+    else:
+        report("hash", 1, "skipped (already converted)")
+    cancelled()
+    # 2. weights onto keras-cv's models
+    h5 = {role: work / f for role, f in H5_FILES.items()}
+    if state.get("weights") == "done" and all(p.is_file() for p in h5.values()):
+        report("weights", 2, "skipped (already converted)")
+    else:
+        report("weights", 2, "converting")
+        job = {"job": "weights", "source": str(source), "vae": str(vae) if vae else None,
+               "loras": [[str(s.path), s.strength] for s in loras], "prediction": prediction,
+               "height": height, "width": width, "work_dir": str(work)}
+        result = sd_convert._run_job(job, work, cancel, work / "convert.log")
+        state["weights"] = "done"
+        save_state()
+        report("weights", 2, "done", result)
+    cancelled()
+
+    # 3. the converter, its jobs numbered after ours
+    def shifted(p: ConvertProgress) -> None:
+        if on_progress is not None:
+            on_progress(sd_convert.ConvertProgress(
+                p.job, p.index + 2, None if p.total is None else p.total + 2, p.status,
+                p.result))
+
+    ident = state["identity"]
+    label = display_name or name
+    lora_note = "".join(f" + LoRA {lo['name']} x{lo['strength']:g}" for lo in ident["loras"])
+    return sd_convert.convert_stable_diffusion(
+        h5, out_dir, name=name, display_name=label, precision=precision, height=height,
+        width=width, work_dir=work, on_progress=shifted, cancel=cancel, family=plan.family,
+        source=f"{source.name} ({plan.family_label}, {plan.layout} layout){lora_note}, "
+               "imported on this machine",
+        licence=_licence(plan, source),
+        identity=ident)
+
+
+def _size(path: Path | None) -> int:
+    if path is None:
+        return 0
+    p = Path(path)
+    if p.is_dir():
+        return sum(f.stat().st_size for f in p.rglob("*.safetensors"))
+    return p.stat().st_size if p.exists() else 0
+
+
+def _licence(plan: ImportPlan, source: Path) -> tuple[str, Path]:
+    """The licence an imported model is shown with: what the file's metadata says, else
+    its base model's (fine-tunes of SD 1.x and 2.x must carry their base's use
+    restrictions), with the advice to check the model's own page."""
+    from .safetensors_io import SafetensorsFile
+    from .sd_convert import _licence_path
+
+    meta = SafetensorsFile(source).metadata if source.is_file() else {}
+    named = meta.get("modelspec.license") or meta.get("license")
+    if named:
+        return f"{named} (from the file's metadata)", Path("")
+    if plan.family == "sd1":
+        return (("CreativeML OpenRAIL-M, Stable Diffusion 1.x's licence, which its fine-tunes "
+                "carry; check the model's own page for more"), _licence_path())
+    return (("CreativeML Open RAIL++-M, Stable Diffusion 2.x's licence, which its fine-tunes "
+            "carry (SD-Turbo: Stability AI's non-commercial community licence); check the "
+            "model's own page"), Path(""))
