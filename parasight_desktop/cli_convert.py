@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .engine.errors import InputError
 from .engine.sd_convert import PRECISION_HELP, TOKEN_DOWNSAMPLE_HELP, install_name
+from .engine.sd_import import check_model_name
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -64,7 +65,7 @@ def run_conversion(sources: dict[str, Path], args: argparse.Namespace, base: str
     from .engine.store import user_models_dir
 
     name = install_name(base, args.precision, args.size, args.install_as, args.token_downsample)
-    _check_name(name)
+    check_model_name(name)
     out = user_models_dir() / name
 
     def progress(p: ConvertProgress) -> None:
@@ -121,7 +122,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     loras = [LoraSpec.parse(text) for text in args.lora]
     plan = inspect_checkpoint(args.path, vae=args.vae, loras=loras, prediction=args.prediction)
     name = args.name or suggest_name(args.path)
-    _check_name(name)
+    check_model_name(name)
     print(f"{args.path.name}: {plan.family_label}, {plan.layout} layout, "
           f"{plan.params / 1e6:.0f}M parameters" + (", EMA copies ignored" if plan.has_ema
                                                      else ""), file=sys.stderr)
@@ -140,11 +141,6 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(out)
     print(f"next: parasight generate \"what you saw\" --model {name}", file=sys.stderr)
     return 0
-
-
-def _check_name(name: str) -> None:
-    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-        raise InputError(f"'{name}' is not a usable model name: use letters, digits, '-', '.'.")
 
 
 def cmd_convert(args: argparse.Namespace) -> int:

@@ -144,3 +144,24 @@ def test_generate_without_a_model_uses_the_embedded_mini_model(tmp_path, capsys)
     # The embedded model draws what it is told: more red than green or blue.
     r, g, b = (pixels[..., i].mean() for i in range(3))
     assert r > g and r > b
+
+
+def test_models_import_refuses_with_one_line_and_installs_nothing(tmp_path, capsys,
+                                                                   monkeypatch) -> None:
+    import pickle
+
+    from parasight_desktop.engine import store
+
+    models = tmp_path / "models"
+    monkeypatch.setattr(store, "user_models_dir", lambda: models)
+    ckpt = tmp_path / "model.ckpt"
+    ckpt.write_bytes(pickle.dumps(print))
+    cases = [([str(ckpt)], "pickled PyTorch file"),
+             ([str(tmp_path / "absent.safetensors")], "no such file"),
+             ([str(ckpt.with_suffix(".safetensors")), "--lora", "x:strong"], "must be a number")]
+    for args, fragment in cases:
+        code = main(["models", "import", *args])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert len(err.strip().splitlines()) == 1 and fragment in err
+    assert not models.exists()

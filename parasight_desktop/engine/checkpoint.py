@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import InputError
+from .errors import InputError, PredictionUnknownError
 from .safetensors_io import PICKLE_SUFFIXES, SafetensorsFile, refuse_pickle
 
 FAMILY_LABELS = {"sd1": "Stable Diffusion 1.x", "sd2": "Stable Diffusion 2.x"}
@@ -302,7 +302,7 @@ def _refuse_v_prediction(family: str, prediction: str | None, label: str) -> Non
             "ParaSight supports the 512-pixel noise-prediction 2.x models (SD 2.1-base, "
             "SD-Turbo) so far. Use the -base version of the model.")
     if prediction not in ("epsilon",):
-        raise InputError(
+        raise PredictionUnknownError(
             f"{label} is a Stable Diffusion 2.x model that does not say what its UNet "
             "predicts: 2.1-base and SD-Turbo predict noise, 2.0 and 2.1 at 768 pixels "
             "predict velocity, which ParaSight does not support yet. If this is a "

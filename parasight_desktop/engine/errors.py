@@ -11,6 +11,11 @@ class InputError(ParaSightError, ValueError):
     """A request or argument the user can correct (empty prompt, steps out of range...)."""
 
 
+class PredictionUnknownError(InputError):
+    """An SD 2.x file that does not say whether its UNet predicts noise or velocity: the
+    user can say it (``--prediction epsilon``; the Import dialog's "Predicts noise")."""
+
+
 class ModelError(ParaSightError):
     """A model that is missing, damaged or malformed. Names the file at fault."""
 

@@ -88,6 +88,16 @@ class ImportPlan:
         return int(self.params * (4.0 + _BYTES_PER_PARAM[precision]))
 
 
+def check_model_name(name: str) -> None:
+    """Refuse a name that cannot be a model folder (the CLI's --name, the dialog's field)."""
+    from .errors import InputError
+
+    if not name or name.startswith(".") or not name.replace("-", "").replace(
+            "_", "").replace(".", "").isalnum():
+        raise InputError(f"'{name}' is not a usable model name: use letters, digits, '-', "
+                         "'_' and '.'.")
+
+
 def suggest_name(path: Path) -> str:
     """A model name from a file or folder name: lower case, letters, digits, '-', '.'."""
     stem = Path(path).name

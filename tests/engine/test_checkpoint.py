@@ -366,3 +366,56 @@ def test_not_enough_disk_space_is_said_before_any_work(tmp_path: Path, monkeypat
     with pytest.raises(InputError, match=r"needs about .* GB free .* there are 0.0 GB"):
         sd_import.import_checkpoint(_base(tmp_path), out, name="base", precision="int8")
     assert not out.exists() and not out.with_name("base.converting").exists()
+
+
+def _diffusers_folder(root: Path, vae_keys: dict[str, np.ndarray],
+                      unet_name: str = "diffusion_pytorch_model.safetensors") -> Path:
+    rng = np.random.default_rng(7)
+    for part in ("unet", "vae", "text_encoder"):
+        (root / part).mkdir(parents=True, exist_ok=True)
+    save_file({"conv_in.weight": rng.standard_normal((320, 4, 3, 3)).astype(np.float32),
+               "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight":
+                   rng.standard_normal((320, 768)).astype(np.float16)},
+              str(root / "unet" / unet_name))
+    save_file(vae_keys, str(root / "vae" / "diffusion_pytorch_model.safetensors"))
+    save_file({"embeddings.token_embedding.weight": np.zeros((8, 4), np.float32)},
+              str(root / "text_encoder" / "model.safetensors"))
+    return root
+
+
+def test_diffusers_folder_with_old_vae_names_and_an_fp16_variant(tmp_path: Path) -> None:
+    w = np.arange(16, dtype=np.float32).reshape(4, 4)
+    folder = _diffusers_folder(tmp_path / "model", {
+        "decoder.mid_block.attentions.0.query.weight": w,
+        "decoder.mid_block.attentions.0.proj_attn.bias": np.ones(4, np.float32),
+        "encoder.conv_in.weight": np.zeros((2, 2), np.float32)},
+        unet_name="diffusion_pytorch_model.fp16.safetensors")
+    ck = open_checkpoint(folder)
+    assert (ck.layout, ck.family) == ("diffusers", "sd1")
+    np.testing.assert_array_equal(
+        ck.tensors["vae.decoder.mid_block.attentions.0.to_q.weight"].read(), w)
+    assert "vae.decoder.mid_block.attentions.0.to_out.0.bias" in ck.tensors
+    # transformers 5 writes CLIPTextModel without the text_model. prefix
+    assert "text_encoder.text_model.embeddings.token_embedding.weight" in ck.tensors
+    to_k = ck.tensors["unet.down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight"]
+    assert to_k.read().dtype == np.float32  # fp16 widened
+    assert sum(ck.ignored.values()) == 1  # the VAE's encoder
+
+
+def test_a_separate_vae_replaces_the_decoder_and_must_be_complete(tmp_path: Path) -> None:
+    base = _base(tmp_path)
+    vae = tmp_path / "vae-ft-mse.safetensors"
+    new = np.full((512, 4, 3, 3), 0.5, np.float32)
+    save_file({"decoder.conv_in.weight": new, "encoder.conv_in.weight": new}, str(vae))
+    plan = inspect_checkpoint(base, vae=vae)
+    assert plan.vae == vae
+    ck, _ = sd_import._open(base, vae, [], None)
+    np.testing.assert_array_equal(ck.tensors["vae.decoder.conv_in.weight"].read(), new)
+    empty = tmp_path / "not-a-vae.safetensors"
+    save_file({"encoder.conv_in.weight": new}, str(empty))
+    with pytest.raises(InputError, match="lacks 1 tensors of a Stable Diffusion VAE decoder"):
+        inspect_checkpoint(base, vae=empty)
+    wrong = tmp_path / "wrong.safetensors"
+    save_file({"decoder.conv_in.weight": np.zeros((256, 4, 3, 3), np.float32)}, str(wrong))
+    with pytest.raises(InputError, match="does not fit this model"):
+        inspect_checkpoint(base, vae=wrong)
