@@ -11,7 +11,7 @@ set -euo pipefail
 PY=${PY:-python3.11}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.cache/ref-venv"
-PINS="torch==2.13.0 diffusers==0.42.1 transformers==5.24.0"
+PINS="torch==2.13.0 diffusers==0.42.1 transformers==5.24.0 peft==0.21.2"
 STAMP="$VENV/.installed-$(printf '%s' "$PINS" | sha256sum | cut -c1-12)"
 
 if [ -f "$STAMP" ]; then
