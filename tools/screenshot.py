@@ -1,12 +1,16 @@
 """Start ParaSight under Xvfb, make a few images, and save the window to docs/screenshot.png.
 
     .venv/bin/python tools/screenshot.py [--model-dir DIR] [--out docs/screenshot.png]
+    .venv/bin/python tools/screenshot.py --import-dialog [--out docs/import_dialog.png]
 
 Without a display it starts its own Xvfb (``apt-get install xvfb``) and runs Qt's xcb
 platform on it, so the picture is what a desktop shows (minus the window frame). The
 model is the store's default (the embedded ParaSight Mini); ``--model-dir`` points at
 another model folder, e.g. ``tests/data/tiny-model`` before the embedded one exists.
 Settings, history and the share folder live in a temporary folder, never the user's.
+``--import-dialog`` shows the Models window with the import dialog open on a small
+stand-in SD 1.x checkpoint and one LoRA at strength 0.8 (headers as the engine reads
+them; the weights are zeros, so it says 0.3M parameters), and saves the whole screen.
 """
 
 from __future__ import annotations
@@ -121,12 +125,75 @@ def run(out: Path, model_dir: Path | None, steps: int | None) -> int:
     return 0
 
 
+def write_import_samples(folder: Path) -> tuple[Path, Path]:
+    """A checkpoint whose header reads as SD 1.x (LDM layout) and a LoRA that fits it."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    unet = "model.diffusion_model."
+    checkpoint = folder / "my-finetune-v2.safetensors"
+    save_file({f"{unet}input_blocks.0.0.weight": np.zeros((320, 4, 3, 3), np.float32),
+               f"{unet}input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight":
+                   np.zeros((320, 768), np.float32),
+               "first_stage_model.decoder.conv_in.weight": np.zeros((512, 4, 3, 3), np.float32)},
+              str(checkpoint))
+    lora = folder / "ink-sketch-style.safetensors"
+    module = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k"
+    save_file({f"{module}.lora_down.weight": np.zeros((4, 768), np.float32),
+               f"{module}.lora_up.weight": np.zeros((320, 4), np.float32)}, str(lora))
+    return checkpoint, lora
+
+
+def run_import_dialog(out: Path) -> int:
+    """The Models window with the import dialog open on it; the screen saved to ``out``."""
+    from PySide6.QtWidgets import QApplication
+
+    from parasight_desktop.ui.app import make_application
+    from parasight_desktop.ui.model_manager import ModelManagerDialog
+
+    app = make_application(["parasight"])
+    with tempfile.TemporaryDirectory(prefix="parasight-shot-") as tmp:
+        os.environ["PARASIGHT_DATA_DIR"] = str(Path(tmp) / "data")
+        checkpoint, lora = write_import_samples(Path(tmp))
+        models = ModelManagerDialog()
+        models.move(0, 0)
+        models.show()
+        chooser = models.ask_import_model(checkpoint)
+        if chooser is None:
+            print(models.messages.text(), file=sys.stderr)
+            return 1
+        chooser.add_lora(lora, 0.8)
+        for _ in range(30):
+            app.processEvents()
+            time.sleep(0.02)
+        chooser.move(models.x() + (models.width() - chooser.width()) // 2,
+                     max(0, models.y() + (models.height() - chooser.height()) // 2))
+        for _ in range(30):
+            app.processEvents()
+            time.sleep(0.02)
+        screen = app.primaryScreen()
+        area = models.frameGeometry()
+        shot = screen.grabWindow(0, area.x(), area.y(), area.width(), area.height())
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not shot.save(str(out), "PNG"):
+            print(f"could not write {out}", file=sys.stderr)
+            return 1
+        print(out)
+        chooser.reject()
+        models.shutdown()
+        models.close()
+        QApplication.processEvents()
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
     parser.add_argument("--model-dir", type=Path, help="a model folder (default: the store's)")
     parser.add_argument("--steps", type=int, help="steps per image (default: the model's)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the first image (default 1)")
+    parser.add_argument("--import-dialog", action="store_true",
+                        help="the Models window with the import dialog open, instead")
     args = parser.parse_args()
     xvfb = None
     if not os.environ.get("DISPLAY"):
@@ -135,6 +202,10 @@ def main() -> int:
     try:
         global SEED
         SEED = args.seed
+        if args.import_dialog:
+            out = args.out if args.out != parser.get_default("out") \
+                else ROOT / "docs" / "import_dialog.png"
+            return run_import_dialog(out.resolve())
         return run(args.out.resolve(), args.model_dir, args.steps)
     finally:
         if xvfb is not None:

@@ -2,11 +2,12 @@
 
 It lists the installed models (the embedded one and the person's own) and the
 catalogue's downloadable ones; shows a catalogue model's licence and needs it accepted
-before downloading; downloads and converts on a background thread of its own (neither
-touches a loaded model, so neither waits behind a generation in the engine thread);
+before downloading; downloads, converts and imports a person's own checkpoint (chosen,
+or dropped on the dialog: see :mod:`.import_dialog`) on a background thread of its own
+(none touches a loaded model, so none waits behind a generation in the engine thread);
 and removes a person's model after asking. The engine does the work
-(``engine.download``, ``engine.sd_convert``); this module only starts it, shows its
-progress and says how it ended.
+(``engine.download``, ``engine.sd_convert``, ``engine.sd_import``); this module only
+starts it, shows its progress and says how it ended.
 
 One job runs at a time. Cancel sets the job's ``threading.Event`` directly, because a
 queued slot could not run while the worker is busy (practice 7). Closing the dialog
@@ -28,7 +29,7 @@ from typing import Any
 
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -60,7 +61,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine import catalog, sd_convert
+from ..engine import catalog, sd_convert, sd_import
 from ..engine.catalog import CatalogEntry, downloads_dir
 from ..engine.download import (
     DownloadProgress,
@@ -73,6 +74,7 @@ from ..engine.errors import CancelledError, InputError, ParaSightError
 from ..engine.sd_convert import PRECISION_HELP, ROLES, ConvertProgress, install_name
 from ..engine.store import ModelInfo, ModelStore, user_models_dir
 from .icon import app_icon
+from .import_dialog import ImportModelDialog, ImportRequest
 from .message_bar import ERROR, INFO, WARNING, MessageBar
 from .signals import emit
 from .units import format_duration
@@ -112,11 +114,25 @@ def folder_size(path: Path) -> int:
         return 0
 
 
+#: What an import's own jobs (before the converter's) are called on screen.
+IMPORT_JOB_LABELS = {"hash": "Reading the checkpoint's files (sha256)",
+                     "weights": "Mapping the weights onto KerasCV's layers"}
+
+
 def part_label(job: str) -> str:
-    """``unet-2`` -> ``UNet part 3``; ``text_encoder`` -> ``text encoder``."""
+    """``unet-2`` -> ``UNet part 3``; ``text_encoder`` -> ``text encoder``; an import's
+    ``hash`` and ``weights`` -> what they do."""
     if job.startswith("unet-"):
         return f"UNet part {int(job.split('-')[1]) + 1}"
-    return job.replace("_", " ")
+    return IMPORT_JOB_LABELS.get(job, job.replace("_", " "))
+
+
+def dropped_model(paths: list[Path]) -> Path | None:
+    """The first ``.safetensors`` file or folder among dropped paths, or None."""
+    for path in paths:
+        if path.is_dir() or path.suffix.lower() == ".safetensors":
+            return path
+    return None
 
 
 # ====================================================================== the worker
@@ -126,8 +142,8 @@ def part_label(job: str) -> str:
 class ModelJob:
     """One download or conversion. ``work(on_progress=..., cancel=...)`` calls the engine."""
 
-    kind: str  # "download" or "convert"
-    name: str  # the catalogue entry downloaded, or the model a conversion installs
+    kind: str  # "download", "convert" or "import"
+    name: str  # the catalogue entry downloaded, or the model a conversion/import installs
     what: str  # "downloading Stable Diffusion v1.4", for messages
     work: Callable[..., Any]
     files: tuple[str, ...] = ()  # a download's file names, in the order they come
@@ -435,16 +451,34 @@ class ModelManagerDialog(QDialog):
         splitter.setChildrenCollapsible(False)
 
         self.progress_box = self._build_progress()
+        self.import_file_button = QPushButton("Import a &model file\u2026")
+        self.import_file_button.setObjectName("importModelFile")
+        self.import_file_button.setToolTip(
+            "Convert a Stable Diffusion 1.x or 2.x checkpoint (.safetensors) you have, "
+            "with its VAE and LoRAs; or drop the file on this window")
+        self.import_file_button.clicked.connect(lambda: self.ask_import_model(pick="file"))
+        self.import_folder_button = QPushButton("Import a di&ffusers folder\u2026")
+        self.import_folder_button.setObjectName("importModelFolder")
+        self.import_folder_button.setToolTip(
+            "Convert a Stable Diffusion 1.x or 2.x model saved as a diffusers folder")
+        self.import_folder_button.clicked.connect(lambda: self.ask_import_model(pick="folder"))
         for button in (self.remove_button, self.download_button, self.convert_button,
-                       self.import_button, self.cancel_button):
+                       self.import_button, self.cancel_button, self.import_file_button,
+                       self.import_folder_button):
             button.setAutoDefault(False)  # Enter must not download, convert or remove
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.import_file_button)
+        bottom.addWidget(self.import_folder_button)
+        bottom.addStretch(1)
+        bottom.addWidget(buttons)
         layout = QVBoxLayout(self)
         layout.addWidget(self.messages)
         layout.addWidget(splitter, 1)
         layout.addWidget(self.progress_box)
-        layout.addWidget(buttons)
+        layout.addLayout(bottom)
+        self.setAcceptDrops(True)  # a .safetensors dropped here opens the import dialog
 
     @staticmethod
     def _scrolled(widget: QWidget) -> QScrollArea:
@@ -831,6 +865,8 @@ class ModelManagerDialog(QDialog):
         self.convert_button.setEnabled(can_convert and entry is not None
                                        and self._downloaded_sources(entry) is not None)
         self.import_button.setEnabled(can_convert)
+        self.import_file_button.setEnabled(not busy)
+        self.import_folder_button.setEnabled(not busy)
         if entry is not None and not self.accept_box.isChecked():
             self.download_button.setToolTip("Read the licence and accept it first")
         else:
@@ -879,6 +915,55 @@ class ModelManagerDialog(QDialog):
         dialog.open()
         return dialog
 
+    def ask_import_model(self, path: Path | None = None, *,
+                         pick: str = "") -> ImportModelDialog | None:
+        """Open the import dialog on ``path``; ``pick`` "file" or "folder" asks for it first."""
+        if self.jobs.is_busy():
+            self.messages.show_message("Wait for the running job to end (or cancel it) "
+                                       "before importing a model.", WARNING)
+            return None
+        if path is None and pick == "file":
+            chosen, _ = QFileDialog.getOpenFileName(
+                self, "Import a model file", str(Path.home()),
+                "Safetensors checkpoints (*.safetensors);;All files (*)")
+            path = Path(chosen) if chosen else None
+        elif path is None and pick == "folder":
+            chosen = QFileDialog.getExistingDirectory(self, "Import a diffusers folder",
+                                                      str(Path.home()))
+            path = Path(chosen) if chosen else None
+        if path is None and pick:
+            return None
+        dialog = ImportModelDialog(precision_tradeoffs(), path, blocker=self.conversion_blocker,
+                                   parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self._import_chosen(dialog))
+        dialog.open()
+        return dialog
+
+    def _import_chosen(self, dialog: ImportModelDialog) -> None:
+        request = dialog.request()
+        if request is not None:
+            self.import_model(request)
+
+    def import_model(self, request: ImportRequest) -> ModelJob | None:
+        """Import a person's checkpoint (with its VAE and LoRAs) on the models thread."""
+        if self.jobs.is_busy():
+            return None
+        if self.conversion_blocker:
+            self.messages.show_message(self.conversion_blocker, ERROR)
+            return None
+        name = request.name
+        out = user_models_dir() / name
+        if out.exists() and not self._confirm(
+                "Replace model",
+                f"A model called '{name}' is installed. Importing replaces it; go on?"):
+            return None
+        work = functools.partial(
+            sd_import.import_checkpoint, request.source, out, name=name,
+            display_name=request.display_name, precision=request.precision, vae=request.vae,
+            loras=request.loras, prediction=request.prediction)
+        return self._start(ModelJob("import", name, f"importing {request.display_name}", work))
+
     def convert(self, entry: CatalogEntry, sources: dict[str, Path]) -> ModelJob | None:
         """Convert ``sources`` (KerasCV .h5 files by role) with the chosen precision and size."""
         if self.jobs.is_busy():
@@ -923,7 +1008,7 @@ class ModelManagerDialog(QDialog):
         return True
 
     def cancel(self) -> None:
-        """Stop the running download or conversion; what is finished is kept."""
+        """Stop the running download, conversion or import; what is finished is kept."""
         if self.jobs.cancel():
             self.cancel_button.setEnabled(False)
             self.progress_title.setText(self.progress_title.text() + " \u2014 stopping\u2026")
@@ -944,7 +1029,8 @@ class ModelManagerDialog(QDialog):
 
     def _on_started(self, job: ModelJob) -> None:
         self.parts_log.clear()
-        self.parts_log.setVisible(job.kind == "convert")
+        self.parts_log.setVisible(job.kind != "download")
+        self._part_seconds: list[float] = []  # the converter's parts done in this job
         self.progress_title.setText(job.what[0].upper() + job.what[1:])
         self.progress_detail.setText("Starting\u2026")
         self.progress_bar.setRange(0, 0)
@@ -988,12 +1074,26 @@ class ModelManagerDialog(QDialog):
                      f"peak {r.peak_rss_bytes / 2**30:.1f} GiB{psnr})")
         self.parts_log.addItem(line)
         self.parts_log.scrollToBottom()
-        self.progress_detail.setText(line)
+        self.progress_detail.setText(line + self._time_left(p))
         if p.total is None:
             self.progress_bar.setRange(0, 0)
         else:
             self.progress_bar.setRange(0, p.total)
             self.progress_bar.setValue(p.index - 1 if p.status == "converting" else p.index)
+
+    def _time_left(self, p: ConvertProgress) -> str:
+        """`` · about 12 min left``: the parts to go at the mean time of those converted in
+        this job (an import's hash and weights jobs are unlike the parts: not counted)."""
+        r = p.result
+        if r is not None and p.status == "done" and p.job not in IMPORT_JOB_LABELS:
+            self._part_seconds.append(r.seconds)
+        if p.total is None or not self._part_seconds:
+            return ""
+        to_go = p.total - p.index + (1 if p.status == "converting" else 0)
+        if to_go <= 0:
+            return ""
+        mean = sum(self._part_seconds) / len(self._part_seconds)
+        return f" \u00b7 about {format_duration(mean * to_go)} left"
 
     def _ended(self) -> None:
         self.progress_box.hide()
@@ -1031,6 +1131,22 @@ class ModelManagerDialog(QDialog):
         self._ended()
 
     # ================================================================ Qt events
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if dropped_model(paths) is not None and not self.jobs.is_busy():
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        path = dropped_model(paths)
+        if path is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.ask_import_model(path)
 
     def showEvent(self, event: QShowEvent) -> None:
         if not self.jobs.is_busy():
