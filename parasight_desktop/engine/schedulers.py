@@ -17,6 +17,8 @@ Symbols (one table for the module; each class names the paper it follows)
 ``eps``         ε_θ(x_t, t), the UNet's output
 ``x0``          x̂_0, the clean latent predicted from x_t and ε
 ``i``           sampling step index, 0..n-1; step i goes from timesteps[i] to the next level
+``c_skip``      c_skip(t) and c_out(t), the consistency function's boundary-condition scalings:
+``c_out``       f_θ(x, t) = c_skip(t) x + c_out(t) x̂_0 (Song et al. 2023, "Consistency Models")
 ==============  ===========================================================================
 
 Every scheduler works in float64 and returns float32.
@@ -112,7 +114,11 @@ class Scheduler(ABC):
     """
 
     name: ClassVar[str]
+    #: ``step`` takes fresh standard normal noise (ancestral and multistep consistency sampling).
     needs_noise: ClassVar[bool] = False
+    #: Whether classifier-free guidance applies. False where the sampler is made for a model
+    #: distilled to run without it (LCM): run the conditional pass only, whatever the scale.
+    uses_guidance: ClassVar[bool] = True
 
     timesteps: F64
     init_noise_sigma: float
@@ -293,7 +299,36 @@ class DPMSolverPP2MKarrasScheduler(DPMSolverPP2MScheduler):
     karras: ClassVar[bool] = True
 
 
-class EulerAncestralScheduler(Scheduler):
+class _EulerScheduler(Scheduler):
+    """Shared by the Euler samplers: noise levels s_t and the UNet's input scaling.
+
+    The sample is kept in the variance-exploding form x_t / α_t = x̂_0 + s ε, so the first
+    latent is z s_max (diffusers' init_noise_sigma for its "linspace" and "trailing" spacings).
+    """
+
+    def __init__(self, config: ScheduleConfig | None = None) -> None:
+        super().__init__(config)
+        a = self.alphas_cumprod
+        self._s_table = np.sqrt((1.0 - a) / a)
+        self._levels = np.zeros(0, dtype=np.float64)
+
+    def _set_levels(self, timesteps: F64) -> None:
+        """s at each (fractional) timestep, interpolated linearly in t; the last step ends at 0."""
+        levels = np.interp(timesteps, np.arange(len(self._s_table)), self._s_table)
+        self.timesteps = timesteps
+        self._levels = np.concatenate([levels, [0.0]])
+        # x_T = z s_max: the sample is in the x_t/α_t (variance-exploding) form
+        self.init_noise_sigma = float(levels.max())
+
+    def scale_model_input(self, sample: ArrayLike, i: int) -> F32:
+        """x / √(s²+1) = α_t x: the variance-preserving x_t the UNet was trained on."""
+        self._check_index(i)
+        s = self._levels[i]
+        x = np.asarray(sample, dtype=np.float64) / np.sqrt(s * s + 1.0)
+        return _f32(x)
+
+
+class EulerAncestralScheduler(_EulerScheduler):
     """Euler ancestral sampling in the k-diffusion form, as diffusers' EulerAncestralDiscrete.
 
     Probability-flow ODE dx/ds = (x - x̂_0)/s (Karras et al. 2022, Algorithm 1 without Heun),
@@ -310,12 +345,6 @@ class EulerAncestralScheduler(Scheduler):
     name: ClassVar[str] = "euler-a"
     needs_noise: ClassVar[bool] = True
 
-    def __init__(self, config: ScheduleConfig | None = None) -> None:
-        super().__init__(config)
-        a = self.alphas_cumprod
-        self._s_table = np.sqrt((1.0 - a) / a)
-        self._levels = np.zeros(0, dtype=np.float64)
-
     def set_timesteps(self, num_steps: int) -> None:
         self._check_steps(num_steps)
         last = self.config.num_train_timesteps - 1
@@ -325,18 +354,7 @@ class EulerAncestralScheduler(Scheduler):
             # float32 like diffusers, so the fractional timesteps agree to the last bit
             points = np.linspace(0, last, num_steps, dtype=np.float32)[::-1]
             timesteps = points.astype(np.float64)
-        levels = np.interp(timesteps, np.arange(len(self._s_table)), self._s_table)
-        self.timesteps = timesteps
-        self._levels = np.concatenate([levels, [0.0]])
-        # x_T = z s_max: the sample is in the x_t/α_t (variance-exploding) form
-        self.init_noise_sigma = float(levels.max())
-
-    def scale_model_input(self, sample: ArrayLike, i: int) -> F32:
-        """x / √(s²+1) = α_t x: the variance-preserving x_t the UNet was trained on."""
-        self._check_index(i)
-        s = self._levels[i]
-        x = np.asarray(sample, dtype=np.float64) / np.sqrt(s * s + 1.0)
-        return _f32(x)
+        self._set_levels(timesteps)
 
     def step(
         self, model_output: ArrayLike, i: int, sample: ArrayLike, noise: ArrayLike | None = None
@@ -356,6 +374,113 @@ class EulerAncestralScheduler(Scheduler):
         return _f32(x_next)
 
 
+class EulerTrailingScheduler(_EulerScheduler):
+    """Euler's method on the probability-flow ODE (Karras et al. 2022, Algorithm 1, no churn,
+    no Heun correction), on "trailing" timesteps: the sampler SD-Turbo is used with.
+
+    Matches diffusers' ``EulerDiscreteScheduler(timestep_spacing="trailing")``. Trailing
+    spacing (Lin et al. 2024, "Common Diffusion Noise Schedules and Sample Steps are Flawed",
+    Table 2) always starts at t = T-1: t_k = round(T - k T/n) - 1, so 1 step = [999] and
+    4 steps = [999, 749, 499, 249]. Deterministic: no noise between steps.
+    """
+
+    name: ClassVar[str] = "euler-trailing"
+
+    def set_timesteps(self, num_steps: int) -> None:
+        self._check_steps(num_steps)
+        n_train = self.config.num_train_timesteps
+        # diffusers' own expression, so the rounding agrees to the last bit. Its float arange
+        # gives n+1 points for some n (61, 103, ...; the last is t = -1): keep the first n.
+        points = np.arange(n_train, 0, -n_train / num_steps).round()[:num_steps] - 1.0
+        self._set_levels(points.astype(np.float64))
+
+    def step(
+        self, model_output: ArrayLike, i: int, sample: ArrayLike, noise: ArrayLike | None = None
+    ) -> F32:
+        self._check_index(i)
+        eps = np.asarray(model_output, dtype=np.float64)
+        x = np.asarray(sample, dtype=np.float64)
+        s_from, s_to = self._levels[i], self._levels[i + 1]
+        # x̂_0 = x - s ε, so the ODE's slope d = (x - x̂_0)/s is ε itself
+        d = eps
+        # Algorithm 1, line 8 (the Euler step): x_{i+1} = x_i + (s_{i+1} - s_i) d_i
+        x_next = x + (s_to - s_from) * d
+        return _f32(x_next)
+
+
+class LCMScheduler(Scheduler):
+    """Multistep latent consistency sampling (Luo et al. 2023, "Latent Consistency Models",
+    Algorithm 1), as diffusers' ``LCMScheduler``; for LCM-distilled models and LCM-LoRA.
+
+    The model was distilled on a skipping schedule of N = 50 timesteps (original_inference_steps),
+    t = 999, 979, ..., 19; n steps take n of them at evenly spaced indices,
+    ⌊k N/n⌋ for k = 0..n-1 (4 steps -> [999, 759, 499, 259]), so n is at most 50.
+    Each step evaluates the consistency function
+
+        f_θ(x, t) = c_skip(t) x + c_out(t) x̂_0,  with (diffusers' discrete form, u = 10 t)
+        c_skip(t) = σ_data² / (u² + σ_data²),  c_out(t) = u / √(u² + σ_data²),  σ_data = 0.5
+
+    and, except at the last step, noises the estimate back to the next timestep with fresh
+    noise z: x_{τ_{k+1}} = √ᾱ_{τ_{k+1}} f_θ + √(1 - ᾱ_{τ_{k+1}}) z. The last step returns f_θ.
+    Guidance is distilled into the model (an embedded w, or LCM-LoRA's guidance-free training),
+    so the pipeline runs the conditional pass only.
+    """
+
+    name: ClassVar[str] = "lcm"
+    needs_noise: ClassVar[bool] = True
+    uses_guidance: ClassVar[bool] = False
+    original_inference_steps: ClassVar[int] = 50
+    timestep_scaling: ClassVar[float] = 10.0
+    sigma_data: ClassVar[float] = 0.5
+
+    def __init__(self, config: ScheduleConfig | None = None) -> None:
+        super().__init__(config)
+        self._alpha_bar = np.zeros(0, dtype=np.float64)
+
+    def set_timesteps(self, num_steps: int) -> None:
+        n_orig = self.original_inference_steps
+        if not 1 <= num_steps <= n_orig:
+            raise InputError(
+                f"LCM sampling takes between 1 and {n_orig} steps, the schedule its model was "
+                f"distilled on (got {num_steps}); 2 to 8 is usual."
+            )
+        k = self.config.num_train_timesteps // n_orig
+        base = (np.arange(1, n_orig + 1) * k - 1)[::-1]  # 999, 979, ..., 19
+        indices = np.floor(np.linspace(0, n_orig, num_steps, endpoint=False)).astype(np.int64)
+        timesteps = base[indices]
+        self.timesteps = timesteps.astype(np.float64)
+        self._alpha_bar = self.alphas_cumprod[timesteps]
+        self.init_noise_sigma = 1.0
+
+    def boundary_scalings(self, t: float) -> tuple[float, float]:
+        """(c_skip(t), c_out(t)): f_θ is the identity at t = 0 and x̂_0 once t is large."""
+        u = t * self.timestep_scaling
+        sd2 = self.sigma_data**2
+        return sd2 / (u * u + sd2), u / float(np.sqrt(u * u + sd2))
+
+    def step(
+        self, model_output: ArrayLike, i: int, sample: ArrayLike, noise: ArrayLike | None = None
+    ) -> F32:
+        self._check_index(i)
+        last = i == self.num_steps - 1
+        if noise is None and not last:
+            raise ValueError("LCM sampling needs fresh standard normal noise between steps.")
+        eps = np.asarray(model_output, dtype=np.float64)
+        x = np.asarray(sample, dtype=np.float64)
+        a_t = self._alpha_bar[i]
+        # x̂_0 = (x_t - √(1-ᾱ_t) ε) / √ᾱ_t
+        x0 = (x - np.sqrt(1.0 - a_t) * eps) / np.sqrt(a_t)
+        c_skip, c_out = self.boundary_scalings(float(self.timesteps[i]))
+        denoised = c_out * x0 + c_skip * x  # f_θ(x_t, t)
+        if last:
+            return _f32(denoised)
+        a_next = self._alpha_bar[i + 1]
+        z = np.asarray(noise, dtype=np.float64)
+        # Algorithm 1: x_{τ_{k+1}} = √ᾱ f_θ + √(1-ᾱ) z, at the next timestep τ_{k+1}
+        x_next = np.sqrt(a_next) * denoised + np.sqrt(1.0 - a_next) * z
+        return _f32(x_next)
+
+
 SCHEDULERS: dict[str, type[Scheduler]] = {
     cls.name: cls
     for cls in (
@@ -363,6 +488,8 @@ SCHEDULERS: dict[str, type[Scheduler]] = {
         DPMSolverPP2MScheduler,
         DPMSolverPP2MKarrasScheduler,
         EulerAncestralScheduler,
+        EulerTrailingScheduler,
+        LCMScheduler,
     )
 }
 

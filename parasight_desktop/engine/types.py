@@ -17,6 +17,8 @@ SAMPLERS: dict[str, str] = {
     "dpmpp-2m": "DPM++ 2M",
     "dpmpp-2m-karras": "DPM++ 2M Karras",
     "euler-a": "Euler a",
+    "euler-trailing": "Euler (trailing)",
+    "lcm": "LCM",
 }
 #: The reverse map, for reading other tools' PNGs.
 SAMPLER_IDS: dict[str, str] = {v: k for k, v in SAMPLERS.items()}

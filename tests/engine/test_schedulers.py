@@ -1,4 +1,4 @@
-"""Samplers against golden latents from KerasCV (DDIM) and diffusers (DPM++ 2M, Euler a).
+"""Samplers against golden latents from KerasCV (DDIM) and diffusers (the others).
 
 The goldens, the fake UNet and the noise come from golden/make_scheduler_goldens.py.
 """
@@ -18,6 +18,7 @@ from parasight_desktop.engine.errors import InputError
 from parasight_desktop.engine.schedulers import (
     SCHEDULERS,
     DDIMScheduler,
+    LCMScheduler,
     ScheduleConfig,
     Scheduler,
     make_scheduler,
@@ -40,6 +41,15 @@ def _load_golden_script() -> ModuleType:
 
 REF = _load_golden_script()
 GOLDEN: dict[str, Any] = json.loads((GOLDEN_DIR / "schedulers.json").read_text())
+#: Samplers made for few-step models, with goldens at REF.FEW_STEP_COUNTS.
+FEW_STEP = ("euler-trailing", "lcm")
+GOLDEN_RUNS = [(name, n) for name in SAMPLERS
+               for n in (REF.FEW_STEP_COUNTS if name in FEW_STEP else REF.STEP_COUNTS)]
+
+
+def max_steps(name: str) -> int:
+    """The most steps a sampler takes: LCM is limited to its 50 distillation timesteps."""
+    return LCMScheduler.original_inference_steps if name == "lcm" else 1000
 
 
 def sample(scheduler: Scheduler, num_steps: int) -> np.ndarray:
@@ -54,8 +64,7 @@ def sample(scheduler: Scheduler, num_steps: int) -> np.ndarray:
     return x
 
 
-@pytest.mark.parametrize("name", list(SAMPLERS))
-@pytest.mark.parametrize("num_steps", REF.STEP_COUNTS)
+@pytest.mark.parametrize(("name", "num_steps"), GOLDEN_RUNS)
 def test_matches_reference(name: str, num_steps: int) -> None:
     golden = GOLDEN[name][str(num_steps)]
     scheduler = make_scheduler(name, ScheduleConfig())
@@ -90,7 +99,8 @@ def test_registry_is_the_sampler_list() -> None:
     for name in SAMPLERS:
         scheduler = make_scheduler(name, ScheduleConfig())
         assert scheduler.name == name
-        assert scheduler.needs_noise == (name == "euler-a")
+        assert scheduler.needs_noise == (name in ("euler-a", "lcm"))
+        assert scheduler.uses_guidance == (name != "lcm")
 
 
 def test_unknown_sampler_is_an_input_error() -> None:
@@ -116,7 +126,7 @@ def test_set_timesteps_resets_history(name: str) -> None:
 @pytest.mark.parametrize("name", list(SAMPLERS))
 def test_timesteps_for_every_step_count(name: str) -> None:
     scheduler = make_scheduler(name, ScheduleConfig())
-    for n in range(1, 501):
+    for n in range(1, min(500, max_steps(name)) + 1):
         scheduler.set_timesteps(n)
         t = scheduler.timesteps
         assert t.dtype == np.float64
@@ -132,6 +142,8 @@ def test_timesteps_for_every_step_count(name: str) -> None:
 @pytest.mark.parametrize("name", list(SAMPLERS))
 @pytest.mark.parametrize("num_steps", [1, 2, 3, 4, 14, 15, 16, 150, 500])
 def test_any_step_count_samples(name: str, num_steps: int) -> None:
+    if num_steps > max_steps(name):
+        pytest.skip(f"{name} takes at most {max_steps(name)} steps")
     with np.errstate(all="raise"):
         final = sample(make_scheduler(name, ScheduleConfig()), num_steps)
     assert final.shape == REF.SHAPE
@@ -158,7 +170,7 @@ def test_ancestral_step_needs_noise() -> None:
 
 def test_one_step_returns_predicted_x0() -> None:
     """One step starts at t = 999 (not KerasCV's t = 0) and lands on the clean latent."""
-    for name in ("ddim", "dpmpp-2m", "dpmpp-2m-karras"):
+    for name in ("ddim", "dpmpp-2m", "dpmpp-2m-karras", "lcm"):
         scheduler = make_scheduler(name, ScheduleConfig())
         scheduler.set_timesteps(1)
         a = ScheduleConfig().alphas_cumprod()[999]
@@ -166,6 +178,65 @@ def test_one_step_returns_predicted_x0() -> None:
         eps = REF.fake_model(x, 999.0)
         x0 = (x.astype(np.float64) - np.sqrt(1 - a) * eps) / np.sqrt(a)
         np.testing.assert_allclose(scheduler.step(eps, 0, x), x0, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("name", "num_steps", "expected"),
+    [
+        ("lcm", 1, [999]),
+        ("lcm", 2, [999, 499]),
+        ("lcm", 4, [999, 759, 499, 259]),
+        ("lcm", 50, list(range(999, 0, -20))),
+        ("euler-trailing", 1, [999]),
+        ("euler-trailing", 2, [999, 499]),
+        ("euler-trailing", 4, [999, 749, 499, 249]),
+        ("euler-trailing", 1000, list(range(999, -1, -1))),
+    ],
+)
+def test_few_step_timesteps(name: str, num_steps: int, expected: list[int]) -> None:
+    scheduler = make_scheduler(name, ScheduleConfig())
+    scheduler.set_timesteps(num_steps)
+    np.testing.assert_array_equal(scheduler.timesteps, expected)
+
+
+def test_euler_trailing_keeps_n_timesteps() -> None:
+    """diffusers' float arange gives 62 trailing timesteps for 61 steps, the last t = -1."""
+    scheduler = make_scheduler("euler-trailing", ScheduleConfig())
+    scheduler.set_timesteps(61)
+    assert scheduler.timesteps.shape == (61,) and scheduler.timesteps[-1] == 15.0
+
+
+def test_euler_trailing_starts_from_s_max() -> None:
+    """As diffusers: x_T = z s_max (not √(s_max² + 1)), and the UNet sees x / √(s² + 1)."""
+    scheduler = make_scheduler("euler-trailing", ScheduleConfig())
+    scheduler.set_timesteps(4)
+    a = ScheduleConfig().alphas_cumprod()[999]
+    s_max = np.sqrt((1 - a) / a)
+    assert scheduler.init_noise_sigma == pytest.approx(s_max, rel=1e-12)
+    x = REF.initial_noise() * np.float32(s_max)
+    np.testing.assert_allclose(scheduler.scale_model_input(x, 0), x * np.sqrt(a), rtol=1e-6)
+
+
+@pytest.mark.parametrize("num_steps", [0, 51])
+def test_lcm_step_count_out_of_range(num_steps: int) -> None:
+    with pytest.raises(InputError, match="LCM sampling takes between 1 and 50 steps"):
+        make_scheduler("lcm", ScheduleConfig()).set_timesteps(num_steps)
+
+
+def test_lcm_needs_noise_except_at_the_last_step() -> None:
+    scheduler = make_scheduler("lcm", ScheduleConfig())
+    scheduler.set_timesteps(2)
+    x, eps = REF.initial_noise(), REF.fake_model(REF.initial_noise(), 999.0)
+    with pytest.raises(ValueError, match="noise"):
+        scheduler.step(eps, 0, x)
+    # The last step returns f_θ = c_out x̂_0 + c_skip x; the noise, if any, is not used.
+    a = ScheduleConfig().alphas_cumprod()[499]
+    x0 = (x.astype(np.float64) - np.sqrt(1 - a) * eps) / np.sqrt(a)
+    c_skip, c_out = 0.25 / (4990.0**2 + 0.25), 4990.0 / np.sqrt(4990.0**2 + 0.25)
+    expected = c_out * x0 + c_skip * x
+    np.testing.assert_allclose(scheduler.step(eps, 1, x), expected, rtol=1e-6)
+    np.testing.assert_array_equal(scheduler.step(eps, 1, x, REF.step_noise(1)),
+                                  scheduler.step(eps, 1, x))
 
 
 def test_config_round_trip() -> None:

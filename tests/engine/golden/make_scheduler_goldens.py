@@ -1,16 +1,16 @@
 """Make ``schedulers.json``: the golden latents ``test_schedulers.py`` checks our samplers against.
 
 Each sampler is driven by the same deterministic fake UNet from the same initial latent
-(and, for Euler ancestral, the same per-step noise), defined below and imported by the
-test. The references are other people's code, each run in its own environment; both
+(and, for Euler ancestral and LCM, the same per-step noise), defined below and imported by
+the test. The references are other people's code, each run in its own environment; both
 stages merge their results into ``schedulers.json``:
 
     # DDIM: KerasCV's own ᾱ table (_ALPHAS_CUMPROD via _get_initial_alphas) and the
     # update loop of StableDiffusionBase.generate_image. Runs in the project's venv.
     .venv/bin/python tests/engine/golden/make_scheduler_goldens.py keras-cv
 
-    # DPM-Solver++ 2M (plain and Karras) and Euler ancestral: diffusers, in a throwaway
-    # venv (never install torch or diffusers into the project's venv).
+    # DPM-Solver++ 2M (plain and Karras), Euler ancestral, Euler (trailing) and LCM:
+    # diffusers, in a throwaway venv (never install torch or diffusers into the project's venv).
     python3.11 -m venv /tmp/refvenv
     /tmp/refvenv/bin/pip install torch==2.13.0 diffusers
     /tmp/refvenv/bin/python tests/engine/golden/make_scheduler_goldens.py diffusers
@@ -19,6 +19,7 @@ One step is a special case in both references: KerasCV's spacing and diffusers' 
 "linspace" put the single step at t = 0, which denoises nothing. Our samplers use t = 999
 there, so the one-step goldens come from the same reference code run at t = 999 (KerasCV's
 loop with timesteps [999]; diffusers' Euler ancestral with timestep_spacing="trailing").
+The few-step samplers (Euler trailing, LCM) are checked at FEW_STEP_COUNTS instead.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import numpy as np
 GOLDEN_PATH = Path(__file__).with_name("schedulers.json")
 SHAPE = (1, 8, 8, 4)
 STEP_COUNTS = (1, 2, 5, 20, 50)
+FEW_STEP_COUNTS = (1, 2, 4, 8)
 # diffusers' config for Stable Diffusion v1.5 (runwayml/stable-diffusion-v1-5,
 # scheduler/scheduler_config.json), to show which spacing from_config() gives.
 SD15_SCHEDULER_CONFIG: dict[str, Any] = {
@@ -62,7 +64,7 @@ def initial_noise() -> np.ndarray:
 
 
 def step_noise(i: int) -> np.ndarray:
-    """The standard normal noise an ancestral sampler adds at step i."""
+    """The standard normal noise an ancestral (or LCM) sampler adds at step i."""
     return np.random.RandomState(1000 + i).standard_normal(SHAPE).astype(np.float32)
 
 
@@ -106,18 +108,21 @@ def keras_cv_goldens() -> dict[str, Any]:
 
 def _run_diffusers(scheduler: Any, num_steps: int) -> dict[str, Any]:
     """diffusers' StableDiffusionPipeline denoising loop, with fake_model for the UNet."""
+    import importlib
+
     import torch
-    from diffusers.schedulers import scheduling_euler_ancestral_discrete as euler_module
 
     scheduler.set_timesteps(num_steps)
     latents = torch.from_numpy(initial_noise()) * scheduler.init_noise_sigma
     step = {"i": 0}
-    real_randn = euler_module.randn_tensor
+    # The scheduler's module draws its per-step noise with randn_tensor: give it step_noise(i).
+    module = importlib.import_module(type(scheduler).__module__)
+    real_randn = module.randn_tensor
 
     def given_noise(shape: Any, **kwargs: Any) -> Any:
         return torch.from_numpy(step_noise(step["i"])).reshape(shape)
 
-    euler_module.randn_tensor = given_noise
+    module.randn_tensor = given_noise
     try:
         for i, t in enumerate(scheduler.timesteps):
             step["i"] = i
@@ -125,7 +130,7 @@ def _run_diffusers(scheduler: Any, num_steps: int) -> dict[str, Any]:
             eps = torch.from_numpy(fake_model(model_input.numpy(), float(t)))
             latents = scheduler.step(eps, t, latents).prev_sample
     finally:
-        euler_module.randn_tensor = real_randn
+        module.randn_tensor = real_randn
     return {
         "timesteps": [float(t) for t in scheduler.timesteps],
         "init_noise_sigma": float(scheduler.init_noise_sigma),
@@ -134,12 +139,14 @@ def _run_diffusers(scheduler: Any, num_steps: int) -> dict[str, Any]:
 
 
 def diffusers_goldens() -> dict[str, Any]:
-    """DPM-Solver++ 2M (plain, Karras) and Euler ancestral from diffusers."""
+    """DPM-Solver++ 2M (plain, Karras), Euler ancestral, Euler (trailing), LCM: diffusers."""
     import diffusers
     import torch
     from diffusers import (
         DPMSolverMultistepScheduler,
         EulerAncestralDiscreteScheduler,
+        EulerDiscreteScheduler,
+        LCMScheduler,
         PNDMScheduler,
     )
 
@@ -177,11 +184,27 @@ def diffusers_goldens() -> dict[str, Any]:
         spacing = "trailing" if num_steps == 1 else "linspace"  # see the module docstring
         return EulerAncestralDiscreteScheduler(**schedule, timestep_spacing=spacing)
 
-    out: dict[str, Any] = {"dpmpp-2m": {}, "dpmpp-2m-karras": {}, "euler-a": {}}
+    def euler_trailing() -> Any:
+        return EulerDiscreteScheduler(**schedule, timestep_spacing="trailing")
+
+    def lcm() -> Any:
+        # The class defaults: original_inference_steps 50, timestep_scaling 10, no clipping.
+        scheduler = LCMScheduler(**schedule)
+        assert scheduler.config.original_inference_steps == 50
+        assert scheduler.config.timestep_scaling == 10.0
+        assert not scheduler.config.clip_sample and not scheduler.config.thresholding
+        return scheduler
+
+    out: dict[str, Any] = {
+        "dpmpp-2m": {}, "dpmpp-2m-karras": {}, "euler-a": {}, "euler-trailing": {}, "lcm": {}
+    }
     for n in STEP_COUNTS:
         out["dpmpp-2m"][str(n)] = _run_diffusers(dpm(False), n)
         out["dpmpp-2m-karras"][str(n)] = _run_diffusers(dpm(True), n)
         out["euler-a"][str(n)] = _run_diffusers(euler(n), n)
+    for n in FEW_STEP_COUNTS:
+        out["euler-trailing"][str(n)] = _run_diffusers(euler_trailing(), n)
+        out["lcm"][str(n)] = _run_diffusers(lcm(), n)
     out["diffusers_sd15_timestep_spacing"] = spacing
     out["versions_diffusers"] = {
         "diffusers": diffusers.__version__,
