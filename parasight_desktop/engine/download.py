@@ -1,8 +1,12 @@
 """Model downloads that survive a bad connection: resume, verify, retry, cancel.
 
 A file is fetched into ``<dest>.part`` and renamed to ``dest`` only once its sha256
-matches, so ``dest`` is either absent or complete. An interrupted download resumes
-from the end of the part file with an HTTP Range request. Server errors (5xx),
+matches, so ``dest`` is either absent or complete. Where the catalogue has no sha256
+for a file, the expected one is asked of the server first (a HEAD request, as
+huggingface_hub's ``get_hf_file_metadata`` does: the hub answers a file stored in LFS
+with its sha256 in ``X-Linked-Etag`` and its size in ``X-Linked-Size``); a server that
+does not say is refused, since an unverified file is never kept. An interrupted
+download resumes from the end of the part file with an HTTP Range request. Server errors (5xx),
 dropped connections and stalls are retried with exponential backoff; a missing file
 (404) or a hash mismatch is not, because trying again cannot help. Standard library
 networking only (urllib), so the runtime carries no HTTP dependency.
@@ -17,13 +21,22 @@ import shutil
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 
-from .catalog import MIRROR_ENV, CatalogEntry, downloads_dir, mirror_from_env
+from .catalog import (
+    MIRROR_ENV,
+    CatalogEntry,
+    downloads_dir,
+    expected_hash,
+    mirror_from_env,
+    record_hash,
+)
 from .errors import CancelledError, InputError, ParaSightError
 from .fileio import sha256_file
 from .store import builtin_models_dir, user_models_dir
@@ -34,6 +47,9 @@ SPEED_WINDOW_S = 5.0  # speed is measured over the last few seconds, not since t
 PROGRESS_INTERVAL_S = 0.1  # at most this often, plus once at each start and end
 MAX_BACKOFF_S = 60.0
 USER_AGENT = "ParaSight-Desktop/0.1 (+urllib)"
+LINKED_ETAG = "X-Linked-Etag"  # the hub: an LFS file's sha256
+LINKED_SIZE = "X-Linked-Size"  # the hub: an LFS file's size in bytes
+MAX_REDIRECTS = 10
 
 
 class DownloadError(ParaSightError):
@@ -261,20 +277,166 @@ def _attempt(url: str, part: Path, size: int | None, timeout: float,
             )
 
 
+@dataclass(frozen=True)
+class PublishedHash:
+    """The sha256 (and size, if said) a server publishes for a file."""
+
+    sha256: str
+    size: int | None
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+def parse_linked_etag(value: str | None) -> str | None:
+    """The sha256 in an ``X-Linked-Etag`` value (quoted or not, ``W/`` or not), or ``None``.
+
+    Anything but 64 hex digits is not a sha256 (a git blob id, say) and counts as absent.
+    """
+    text = (value or "").strip()
+    if text[:2] in ("W/", "w/"):
+        text = text[2:].strip()
+    text = text.strip('"').lower()
+    return text if _SHA256.fullmatch(text) else None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects come back as they are: the hub's headers are on the redirect itself."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: object, code: int, msg: str,
+                         headers: Message, newurl: str) -> None:
+        return None
+
+
+_NO_REDIRECT = urllib.request.build_opener(_NoRedirect)
+_CANCELLED_EARLY = ("Download cancelled while asking for the file's sha256. Anything fetched "
+                    "earlier is kept; downloading again resumes from there.")
+
+
+def _probe_once(url: str, method: str, timeout: float) -> tuple[PublishedHash | None, int]:
+    """Follow ``url``'s redirects with ``method`` until a response names a sha256.
+
+    Stops at the first response with an ``X-Linked-Etag`` (on the hub, the redirect to
+    its storage, which is not asked), else at the final one. Returns what it found and
+    the last status.
+    """
+    headers_out = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+    if method == "GET":
+        headers_out["Range"] = "bytes=0-0"  # only the headers are wanted
+    for _ in range(MAX_REDIRECTS + 1):
+        request = urllib.request.Request(url, headers=headers_out, method=method)
+        try:
+            with _NO_REDIRECT.open(request, timeout=timeout) as resp:
+                status, headers = resp.status, resp.headers
+        except urllib.error.HTTPError as exc:
+            status, headers = exc.code, exc.headers
+            exc.close()
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            raise _Transient(_reason(exc)) from exc
+        sha = parse_linked_etag(headers.get(LINKED_ETAG)) if headers is not None else None
+        if sha is not None:
+            size_text = (headers.get(LINKED_SIZE) or "").strip()
+            return PublishedHash(sha, int(size_text) if size_text.isdigit() else None), status
+        location = headers.get("Location") if headers is not None else None
+        if status in _REDIRECTS and location:
+            url = urllib.parse.urljoin(url, location)
+            continue
+        if status in (404, 410):
+            raise DownloadError(
+                f"{url} was not found (HTTP {status}). Check the address, or the mirror "
+                f"set in {MIRROR_ENV}; trying again will not help."
+            )
+        if (status >= 500 and status != 501) or status in (408, 425, 429):
+            raise _Transient(f"the server answered HTTP {status}")
+        return None, status
+    raise DownloadError(f"{url} redirects more than {MAX_REDIRECTS} times; check the address.")
+
+
+def published_sha256(url: str, *, timeout: float = 30.0, retries: int = 5,
+                     backoff: float = 1.0,
+                     cancel: threading.Event | None = None) -> PublishedHash | None:
+    """The sha256 the server publishes for ``url`` (the hub's ``X-Linked-Etag``), or ``None``.
+
+    Asks with HEAD, or with a one-byte GET where the server does not take HEAD (405,
+    501). Server errors and dropped connections are retried as downloads are.
+    """
+    failures = 0
+    while True:
+        if cancel is not None and cancel.is_set():
+            raise CancelledError(_CANCELLED_EARLY)
+        try:
+            found, status = _probe_once(url, "HEAD", timeout)
+            if found is None and status in (405, 501):
+                found, _ = _probe_once(url, "GET", timeout)
+            return found
+        except _Transient as exc:
+            failures += 1
+            if failures > retries:
+                raise DownloadError(
+                    f"Could not ask {url} for its sha256: {exc} ({retries + 1} failed tries "
+                    "in a row). Check your connection and run the download again."
+                ) from None
+            delay = min(backoff * 2 ** (failures - 1), MAX_BACKOFF_S)
+            if cancel is not None:
+                if cancel.wait(delay):
+                    raise CancelledError(_CANCELLED_EARLY) from None
+            else:
+                time.sleep(delay)
+
+
+def _require_published(url: str, name: str, size: int | None, *, timeout: float,
+                       retries: int, backoff: float,
+                       cancel: threading.Event | None) -> PublishedHash:
+    """The server's sha256 for ``url``, checked against ``size``; refuse a file without one."""
+    found = published_sha256(url, timeout=timeout, retries=retries, backoff=backoff,
+                             cancel=cancel)
+    if found is None:
+        raise DownloadError(
+            f"{name} has no sha256 to check it against: ParaSight's catalogue does not pin "
+            f"one and {url} does not publish one (no {LINKED_ETAG} header), so it was not "
+            f"downloaded: an unverified file is never kept. If you use a mirror "
+            f"({MIRROR_ENV}), it must pass on the model hub's {LINKED_ETAG} and "
+            f"{LINKED_SIZE} headers."
+        )
+    if size is not None and found.size is not None and found.size != size:
+        raise DownloadError(
+            f"{url} says {name} is {found.size} bytes but it should be {size}: the server "
+            "offers a different file. Check the address or the mirror."
+        )
+    return found
+
+
 def download_file(url: str, dest: Path, *, sha256: str, size: int | None = None,
                   on_progress: ProgressCallback | None = None,
                   cancel: threading.Event | None = None, retries: int = 5,
                   timeout: float = 30.0, backoff: float = 1.0) -> Path:
     """Download ``url`` to ``dest`` and check its sha256; return ``dest``.
 
+    An empty ``sha256`` means "the one the server publishes" (:func:`published_sha256`):
+    asked before anything is fetched, and the file is refused if there is none.
     A file already at ``dest`` with the right hash is kept. Transient failures are
     retried up to ``retries`` times in a row, waiting ``backoff``, then twice as long
     each time; an attempt that brought new bytes resets the count and reconnects at
     once. Cancelling raises :class:`CancelledError` within one read and keeps the
     part file for the next call to resume.
     """
+    return _download(url, dest, sha256=sha256, size=size, on_progress=on_progress,
+                     cancel=cancel, retries=retries, timeout=timeout, backoff=backoff)[0]
+
+
+def _download(url: str, dest: Path, *, sha256: str, size: int | None,
+              on_progress: ProgressCallback | None, cancel: threading.Event | None,
+              retries: int, timeout: float, backoff: float) -> tuple[Path, str]:
+    """:func:`download_file`, also returning the sha256 the file was checked against."""
     dest = Path(dest)
     want = sha256.lower()
+    published = not want  # the server's word, not the catalogue's
+    if published:
+        found = _require_published(url, dest.name, size, timeout=timeout, retries=retries,
+                                   backoff=backoff, cancel=cancel)
+        want = found.sha256
+        size = size if size is not None else found.size
     part = dest.with_suffix(dest.suffix + ".part")
     meter = _Meter(dest.name, on_progress)
 
@@ -285,7 +447,7 @@ def download_file(url: str, dest: Path, *, sha256: str, size: int | None = None,
         meter.update(done, force=True, verifying=True)
         if sha256_file(dest) == want:
             part.unlink(missing_ok=True)
-            return dest
+            return dest, want
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -325,13 +487,15 @@ def download_file(url: str, dest: Path, *, sha256: str, size: int | None = None,
     got = sha256_file(part)
     if got != want:
         part.unlink()
+        whose = (f"the sha256 the server published for it ({LINKED_ETAG})" if published
+                 else "its published sha256")
         raise DownloadError(
-            f"{dest.name} from {url} does not match its published sha256 (expected "
+            f"{dest.name} from {url} does not match {whose} (expected "
             f"{want[:12]}..., got {got[:12]}...): it was damaged on the way or the server "
             "sent a different file. The download was deleted; run it again."
         )
     os.replace(part, dest)
-    return dest
+    return dest, want
 
 
 def download_model(entry: CatalogEntry, *, accept_licence: bool,
@@ -343,7 +507,10 @@ def download_model(entry: CatalogEntry, *, accept_licence: bool,
     """Download ``entry``'s files into :func:`downloads_dir`; return ``{role: path}``.
 
     ``mirror`` (default: ``$PARASIGHT_MODEL_MIRROR``) replaces each file's URL but
-    its name. Files already downloaded and intact are not fetched again.
+    its name. Files already downloaded and intact are not fetched again. A file the
+    catalogue has no sha256 for is checked against the server's (asked first) and that
+    sha256 is recorded beside the downloads (:func:`catalog.record_hash`), so a later
+    call, or :func:`catalog.downloaded_path`, verifies it without asking again.
     """
     if not accept_licence:
         raise LicenceNotAcceptedError(
@@ -366,11 +533,15 @@ def download_model(entry: CatalogEntry, *, accept_licence: bool,
     # 2. One file after another; each is complete and verified before the next.
     paths: dict[str, Path] = {}
     for f in files:
-        paths[f.role] = download_file(
-            f.url_from(mirror), folder / f.filename, sha256=f.sha256, size=f.size,
-            on_progress=on_progress, cancel=cancel, retries=retries, timeout=timeout,
-            backoff=backoff,
+        known = expected_hash(entry, f.role)  # the catalogue's, else the one recorded
+        path, checked = _download(
+            f.url_from(mirror), folder / f.filename, sha256=known[0] if known else "",
+            size=known[1] if known else f.size, on_progress=on_progress, cancel=cancel,
+            retries=retries, timeout=timeout, backoff=backoff,
         )
+        if known is None:
+            record_hash(entry, f.role, checked, path.stat().st_size, LINKED_ETAG)
+        paths[f.role] = path
     return paths
 
 

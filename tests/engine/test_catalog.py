@@ -1,14 +1,18 @@
-"""The catalogue: the published SD v1.4 files, their licence, where downloads go."""
+"""The catalogue: the published SD v1.4 files, the add-ons (LCM-LoRA, TAESD), their
+licences, where downloads go and how a download is found again."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from parasight_desktop.engine import catalog
 from parasight_desktop.engine.errors import InputError
+from parasight_desktop.engine.store import resources_dir
 
 # The table in issue 5: the URLs and hashes keras_cv.models.StableDiffusion itself uses.
 PUBLISHED = {
@@ -83,3 +87,120 @@ def test_mirror_replaces_the_address_but_keeps_the_file_name(monkeypatch) -> Non
     assert catalog.mirror_from_env() is None
     monkeypatch.setenv(catalog.MIRROR_ENV, "http://m.example/x")
     assert catalog.mirror_from_env() == "http://m.example/x"
+
+
+# -- add-ons ------------------------------------------------------------------------
+
+
+def test_addons_are_downloadable_but_not_models() -> None:
+    assert [(e.name, e.kind) for e in catalog.all_entries()] == [
+        ("sd-v1.4", "model"), ("lcm-lora-sdv1-5", "lora"), ("taesd", "decoder")]
+    assert list(catalog.CATALOG) == ["sd-v1.4"]  # what is converted (the Models dialog)
+    assert all(catalog.get_entry(n).kind == k for n, k in
+               [("lcm-lora-sdv1-5", "lora"), ("taesd", "decoder"), ("sd-v1.4", "model")])
+    assert catalog.model_entry("sd-v1.4").is_model
+    for name, word in (("lcm-lora-sdv1-5", "LoRA"), ("taesd", "image decoder")):
+        with pytest.raises(InputError, match=rf"is a {word}, not a model.*not converted"):
+            catalog.model_entry(name)
+    with pytest.raises(InputError, match=r"'x'.*sd-v1\.4, lcm-lora-sdv1-5, taesd"):
+        catalog.get_entry("x")
+    with pytest.raises(ValueError, match="kind"):
+        replace(catalog.get_entry("taesd"), kind="vae")
+
+
+def test_lcm_lora_is_the_published_file() -> None:
+    (f,) = catalog.get_entry("lcm-lora-sdv1-5").files
+    assert f.role == "lora" and f.filename == "pytorch_lora_weights.safetensors"
+    assert f.url == ("https://huggingface.co/latent-consistency/lcm-lora-sdv1-5/resolve/main/"
+                     "pytorch_lora_weights.safetensors")
+    assert f.sha256 == "8f90d840e075ff588a58e22c6586e2ae9a6f7922996ee6649a7f01072333afe4"
+    assert f.size == 134_621_556 and not f.optional
+
+
+def test_taesd_is_pinned_to_a_hub_revision() -> None:
+    entry = catalog.get_entry("taesd")
+    sizes = {"decoder": 4_895_612, "encoder": 4_895_600}
+    assert {f.role: f.size for f in entry.wanted()} == sizes  # both, neither optional
+    for f in entry.files:
+        m = re.fullmatch(r"https://huggingface\.co/madebyollin/taesd/resolve/([0-9a-f]{40})/"
+                         r"(taesd_(?:de|en)coder\.safetensors)", f.url)
+        assert m, f.url  # a commit, never "main": editions replace the files in place
+        assert m.group(2) == f.filename == f"taesd_{f.role}.safetensors"
+        assert f.sha256 == ""  # taken from the hub's X-Linked-Etag, then recorded
+    assert len({f.url.rsplit("/", 2)[1] for f in entry.files}) == 1  # one revision
+
+
+@pytest.mark.parametrize("name", ["sd-v1.4", "lcm-lora-sdv1-5", "taesd"])
+def test_every_entry_ships_its_licence_notice(name) -> None:
+    entry = catalog.get_entry(name)
+    path = resources_dir() / "licences" / entry.licence_file
+    assert path.is_file(), path
+    assert entry.licence_text == path.read_text(encoding="utf-8")
+    assert entry.licence_url in entry.licence_text
+
+
+def test_the_addon_licences_say_what_they_are() -> None:
+    lcm = catalog.get_entry("lcm-lora-sdv1-5")
+    assert lcm.licence_name == "OpenRAIL++"
+    assert "openrail++" in lcm.licence_text and "full text" in lcm.licence_text
+    assert "CreativeML Open RAIL++-M" in lcm.licence_text
+    taesd = catalog.get_entry("taesd")
+    assert taesd.licence_name == "MIT"
+    text = taesd.licence_text
+    assert "MIT License" in text and "Copyright (c) 2023 Ollin Boer Bohan" in text
+    assert 'THE SOFTWARE IS PROVIDED "AS IS"' in text
+
+
+# -- finding a download again -------------------------------------------------------
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_downloaded_path_of_a_pinned_file(monkeypatch) -> None:
+    real = catalog.get_entry("lcm-lora-sdv1-5")
+    data = b"lora weights"
+    entry = replace(real, files=(replace(real.files[0], sha256=_sha(data), size=len(data)),))
+    monkeypatch.setitem(catalog.ADDONS, entry.name, entry)
+    assert catalog.downloaded_path("lcm-lora-sdv1-5", "lora") is None  # not downloaded
+    path = catalog.local_path(entry, "lora")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(data)
+    assert catalog.downloaded_path("lcm-lora-sdv1-5", "lora") == path
+    path.write_bytes(data.upper())  # same size, other bytes
+    assert catalog.downloaded_path("lcm-lora-sdv1-5", "lora") is None
+    assert catalog.downloaded_path("lcm-lora-sdv1-5", "lora", verify=False) == path
+    path.write_bytes(data + b"!")
+    assert catalog.downloaded_path("lcm-lora-sdv1-5", "lora", verify=False) is None
+    with pytest.raises(InputError, match="has no file 'unet': it has lora"):
+        catalog.downloaded_path("lcm-lora-sdv1-5", "unet")
+
+
+def test_an_unpinned_file_counts_only_with_a_record_for_its_url() -> None:
+    entry = catalog.get_entry("taesd")
+    data = b"d" * 4_895_612
+    path = catalog.local_path(entry, "decoder")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(data)
+    assert catalog.downloaded_path("taesd", "decoder") is None  # nothing to verify against
+    catalog.record_hash(entry, "decoder", _sha(data), len(data), "X-Linked-Etag")
+    assert catalog.recorded_hash(entry, "decoder") == (_sha(data), len(data))
+    assert catalog.downloaded_path("taesd", "decoder") == path
+    assert catalog.downloaded_path("taesd", "encoder") is None
+    # A new revision in the catalogue makes the record stale.
+    moved = replace(entry, files=tuple(replace(f, url=f.url.replace("/resolve/", "/r/"))
+                                       for f in entry.files))
+    assert catalog.recorded_hash(moved, "decoder") is None
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(
+        [path.name, catalog.HASHES_FILE])  # written atomically: no temporary left behind
+
+
+def test_a_damaged_record_is_no_record() -> None:
+    entry = catalog.get_entry("taesd")
+    folder = catalog.downloads_dir("taesd")
+    folder.mkdir(parents=True)
+    (folder / catalog.HASHES_FILE).write_text("{not json")
+    assert catalog.recorded_hash(entry, "decoder") is None
+    catalog.record_hash(entry, "decoder", "0" * 64, 1, "X-Linked-Etag")  # rewrites it
+    assert catalog.recorded_hash(entry, "decoder") == ("0" * 64, 1)

@@ -2,12 +2,16 @@
 
 The server serves generated files with known hashes, honours Range (unless told to
 ignore it) and, per request, can drop the connection half-way, answer 500 or 404,
-stall, or send everything. Nothing here reaches beyond 127.0.0.1.
+stall, or send everything. Under ``/hub/`` it answers as the Hugging Face hub does for
+a file in LFS: a redirect to ``/cdn/`` (its storage) carrying the file's sha256 in
+``X-Linked-Etag`` and its size in ``X-Linked-Size``, where a test set them. Nothing
+here reaches beyond 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -29,6 +33,8 @@ from parasight_desktop.engine.download import (
     LicenceNotAcceptedError,
     download_file,
     download_model,
+    parse_linked_etag,
+    published_sha256,
 )
 from parasight_desktop.engine.errors import CancelledError
 from tests.conftest import TINY_MODEL
@@ -67,6 +73,14 @@ class ServerState:
     log: list[Served] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     release: threading.Event = field(default_factory=threading.Event)
+    linked: dict[str, str] = field(default_factory=dict)  # /hub/NAME's X-Linked-Etag
+    linked_size: dict[str, int] = field(default_factory=dict)  # default: the true size
+    head_allowed: bool = True
+
+    def requests(self) -> list[tuple[str, str, int]]:
+        """(method, path, status) of every request, in order."""
+        return [(r.behaviour if r.behaviour in ("HEAD", "GET hub") else "GET", r.path,
+                 r.status) for r in self.log]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -81,13 +95,55 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         rec.sent += len(body)
 
+    def _record(self, behaviour: str) -> Served:
+        st = self.server.state
+        rec = Served(self.path, self.headers.get("Range"), behaviour)
+        with st.lock:
+            st.log.append(rec)
+        return rec
+
+    def _empty(self, rec: Served, status: int, **headers: str) -> None:
+        rec.status = status
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key.replace("_", "-"), value)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _hub(self, rec: Served) -> None:
+        """A redirect to the storage, with the sha256 and size where the test set them."""
+        st = self.server.state
+        name = self.path.removeprefix("/hub/")
+        if name not in st.files:
+            self._empty(rec, 404)
+            return
+        linked = {}
+        if name in st.linked:
+            linked = {"X_Linked_Etag": st.linked[name],
+                      "X_Linked_Size": str(st.linked_size.get(name, len(st.files[name])))}
+        self._empty(rec, 302, Location=f"/cdn/{name}", **linked)
+
+    def do_HEAD(self) -> None:
+        st = self.server.state
+        rec = self._record("HEAD")
+        if not st.head_allowed:
+            self._empty(rec, 501)
+        elif self.path.startswith("/hub/"):
+            self._hub(rec)
+        else:
+            data = st.files.get(self.path.removeprefix("/cdn/").lstrip("/"))
+            self._empty(rec, 404) if data is None else self._empty(rec, 200)
+
     def do_GET(self) -> None:
         st = self.server.state
+        if self.path.startswith("/hub/"):
+            self._hub(self._record("GET hub"))
+            return
         with st.lock:
             behaviour = st.plan.pop(0) if st.plan else st.default
             rec = Served(self.path, self.headers.get("Range"), behaviour)
             st.log.append(rec)
-        data = st.files.get(self.path.lstrip("/"))
+        data = st.files.get(self.path.removeprefix("/cdn/").lstrip("/"))
         if data is None or behaviour in ("404", "500"):
             rec.status = 404 if data is None or behaviour == "404" else 500
             self.send_response(rec.status)
@@ -333,6 +389,124 @@ def test_speed_is_measured_over_a_sliding_window(monkeypatch) -> None:
     assert last.eta_s == pytest.approx((100_000_000 - last.done_bytes) / 4_000_000, rel=0.01)
 
 
+# -- a sha256 the server publishes (the hub's X-Linked-Etag) ---------------------------
+
+
+@pytest.mark.parametrize("form", ['"{}"', "{}", 'W/"{}"', '"{}"'.upper()])
+def test_the_hub_header_is_read_in_each_form(form) -> None:
+    sha = _sha(b"x")
+    assert parse_linked_etag(form.format(sha.upper() if form.isupper() else sha)) == sha
+
+
+@pytest.mark.parametrize("value", [None, "", '"abc"', '"' + "a" * 40 + '"', "z" * 64])
+def test_what_is_not_a_sha256_is_no_header(value) -> None:
+    assert parse_linked_etag(value) is None
+
+
+def test_an_unpinned_file_is_checked_against_the_hubs_sha256(server, tmp_path) -> None:
+    data = server.files["a.bin"]
+    server.state.linked["a.bin"] = f'"{_sha(data)}"'
+    dest = download_file(server.url("hub/a.bin"), tmp_path / "a.bin", sha256="", **FAST)
+    assert dest.read_bytes() == data
+    # Asked first without following the redirect to the storage; then fetched from it.
+    assert server.state.requests() == [("HEAD", "/hub/a.bin", 302),
+                                       ("GET hub", "/hub/a.bin", 302),
+                                       ("GET", "/cdn/a.bin", 200)]
+
+
+def test_the_published_size_is_used_and_checked(server, tmp_path) -> None:
+    server.state.linked["a.bin"] = _sha(server.files["a.bin"])
+    server.state.linked_size["a.bin"] = 123
+    with pytest.raises(DownloadError, match="says a.bin is 123 bytes but it should be 600000"):
+        download_file(server.url("hub/a.bin"), tmp_path / "a.bin", sha256="", size=600_000,
+                      **FAST)
+    assert [m for m, _, _ in server.state.requests()] == ["HEAD"]  # nothing fetched
+
+
+@pytest.mark.parametrize("path", ["a.bin", "hub/a.bin"])
+def test_no_sha256_anywhere_is_refused_before_any_byte(server, tmp_path, path) -> None:
+    # A plain server, or the hub's redirect without the header (a file not in LFS).
+    with pytest.raises(DownloadError) as err:
+        download_file(server.url(path), tmp_path / "a.bin", sha256="", **FAST)
+    msg = str(err.value)
+    assert "no sha256 to check it against" in msg and "unverified file is never kept" in msg
+    assert "X-Linked-Etag" in msg
+    assert all(m != "GET" for m, _, _ in server.state.requests())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_wrong_published_sha256_deletes_the_download(server, tmp_path) -> None:
+    server.state.linked["a.bin"] = f'"{_sha(b"another file")}"'
+    dest = tmp_path / "a.bin"
+    with pytest.raises(DownloadError) as err:
+        download_file(server.url("hub/a.bin"), dest, sha256="", **FAST)
+    msg = str(err.value)
+    assert "does not match the sha256 the server published for it" in msg
+    assert "download was deleted" in msg
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_resumed_download_is_checked_whole_against_the_header(server, tmp_path) -> None:
+    data = server.files["a.bin"]
+    server.state.linked["a.bin"] = _sha(data)
+    server.state.plan = ["drop"]  # the storage drops the first connection half-way
+    dest = download_file(server.url("hub/a.bin"), tmp_path / "a.bin", sha256="", **FAST)
+    assert dest.read_bytes() == data
+    cdn = [r for r in server.state.log if r.path == "/cdn/a.bin"]
+    assert [r.range for r in cdn] == [None, f"bytes={len(data) // 2}-"]  # through the hub
+    assert cdn[1].status == 206
+
+
+def test_a_later_call_resumes_and_asks_for_the_sha256_again(server, tmp_path,
+                                                            monkeypatch) -> None:
+    monkeypatch.setattr(download, "PROGRESS_INTERVAL_S", 0.0)
+    monkeypatch.setattr(download, "CHUNK", 16_384)
+    data = server.files["a.bin"]
+    server.state.linked["a.bin"] = _sha(data)
+    cancel = threading.Event()
+
+    def stop(p: DownloadProgress) -> None:
+        if p.done_bytes > 0:
+            cancel.set()
+
+    dest = tmp_path / "a.bin"
+    with pytest.raises(CancelledError):
+        download_file(server.url("hub/a.bin"), dest, sha256="", on_progress=stop,
+                      cancel=cancel, **FAST)
+    kept = dest.with_suffix(".bin.part").stat().st_size
+    server.state.log.clear()
+    download_file(server.url("hub/a.bin"), dest, sha256="", **FAST)
+    assert dest.read_bytes() == data
+    assert server.state.requests()[0] == ("HEAD", "/hub/a.bin", 302)
+    assert server.state.log[-1].range == f"bytes={kept}-"
+
+
+def test_a_complete_part_is_still_checked_against_the_header(server, tmp_path) -> None:
+    server.state.linked["a.bin"] = _sha(server.files["a.bin"])
+    dest = tmp_path / "a.bin"
+    dest.with_suffix(".bin.part").write_bytes(server.files["a.bin"])
+    assert download_file(server.url("hub/a.bin"), dest, sha256="", **FAST).is_file()
+    assert [m for m, _, _ in server.state.requests()] == ["HEAD"]  # size known: no GET
+
+
+def test_a_server_without_head_is_asked_with_a_one_byte_get(server, tmp_path) -> None:
+    server.state.head_allowed = False
+    server.state.linked["b.bin"] = _sha(server.files["b.bin"])
+    found = published_sha256(server.url("hub/b.bin"), **FAST)
+    assert found is not None
+    assert (found.sha256, found.size) == (_sha(server.files["b.bin"]), 300_000)
+    (head, get) = server.state.log
+    assert (head.behaviour, head.status) == ("HEAD", 501)
+    assert (get.behaviour, get.range, get.status) == ("GET hub", "bytes=0-0", 302)
+
+
+def test_asking_for_the_sha256_retries_server_errors(server, tmp_path) -> None:
+    server.state.head_allowed = False
+    server.state.default = "500"  # the one-byte GET of a plain file fails
+    with pytest.raises(DownloadError, match=r"Could not ask .* for its sha256.*HTTP 500"):
+        published_sha256(server.url("a.bin"), retries=1, **FAST)
+
+
 # -- download_model ----------------------------------------------------------------
 
 
@@ -455,3 +629,67 @@ def test_cli_remove_refuses_the_embedded_model(tmp_path, monkeypatch, capsys) ->
 def test_cli_remove_unknown_or_odd_names_exit_2(name, capsys) -> None:
     assert main(["models", "remove", name]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+# -- add-ons: files the catalogue cannot pin, checked against the hub and recorded ------
+
+
+def _addon(server: Fixture) -> CatalogEntry:
+    """TAESD as the catalogue has it (no sha256), with the server's files and sizes."""
+    real = catalog.get_entry("taesd")
+    names = {"decoder": "c.bin", "encoder": "d.bin"}
+    for name in names.values():
+        server.state.linked[name] = f'"{_sha(server.files[name])}"'
+    files = tuple(replace(f, filename=names[f.role], url=f.url.rsplit("/", 1)[0] + "/" +
+                          names[f.role], size=len(server.files[names[f.role]]))
+                  for f in real.files)
+    return replace(real, files=files)
+
+
+def test_download_model_records_what_the_hub_published(server, monkeypatch) -> None:
+    entry = _addon(server)
+    monkeypatch.setitem(catalog.ADDONS, "taesd", entry)
+    assert all(f.sha256 == "" for f in entry.files)
+    paths = download_model(entry, accept_licence=True, mirror=server.base + "/hub", **FAST)
+    folder = catalog.downloads_dir("taesd")
+    assert paths == {"decoder": folder / "c.bin", "encoder": folder / "d.bin"}
+    record = json.loads((folder / catalog.HASHES_FILE).read_text())
+    assert record["files"]["c.bin"] == {
+        "sha256": _sha(server.files["c.bin"]), "size": 90_000,
+        "url": entry.file("decoder").url, "source": "X-Linked-Etag"}
+    assert sorted(p.name for p in folder.iterdir()) == ["c.bin", "d.bin", "hashes.json"]
+    assert catalog.downloaded_path("taesd", "decoder") == folder / "c.bin"
+
+    # Downloaded and recorded: verified again without asking the server.
+    server.state.log.clear()
+    download_model(entry, accept_licence=True, mirror=server.base + "/hub", **FAST)
+    assert server.state.log == []
+
+    # A damaged file is no longer "downloaded", and is fetched again against the record.
+    (folder / "c.bin").write_bytes(b"\0" * 90_000)
+    assert catalog.downloaded_path("taesd", "decoder") is None
+    assert catalog.downloaded_path("taesd", "decoder", verify=False) == folder / "c.bin"
+    server.state.linked.clear()  # the record is what it is checked against now
+    download_model(entry, accept_licence=True, mirror=server.base + "/hub", **FAST)
+    assert (folder / "c.bin").read_bytes() == server.files["c.bin"]
+    assert [m for m, _, _ in server.state.requests()] == ["GET hub", "GET"]
+
+
+def test_download_model_refuses_an_addon_the_mirror_cannot_vouch_for(server,
+                                                                      monkeypatch) -> None:
+    entry = _addon(server)
+    with pytest.raises(DownloadError, match="must pass on the model hub's X-Linked-Etag"):
+        download_model(entry, accept_licence=True, mirror=server.base, **FAST)  # no /hub
+    assert not catalog.downloads_dir("taesd").exists()
+
+
+def test_cli_downloads_an_addon_and_offers_no_conversion(server, monkeypatch, capsys) -> None:
+    monkeypatch.setitem(catalog.ADDONS, "taesd", _addon(server))
+    assert main(["models", "download", "taesd"]) == 2
+    out, err = capsys.readouterr()
+    assert "Copyright (c) 2023 Ollin Boer Bohan" in out and "--accept-licence" in err
+    monkeypatch.setenv(catalog.MIRROR_ENV, server.base + "/hub")
+    assert main(["models", "download", "taesd", "--accept-licence"]) == 0
+    out, err = capsys.readouterr()
+    assert "not converted on its own" in out and "models convert" not in out
+    assert "c.bin" in out and "checking sha256" in err
