@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--guidance", type=_float_arg, help="how closely to follow the text")
     g.add_argument("--sampler", help=f"one of {', '.join(SAMPLERS)}")
     g.add_argument("--model", help="installed model name (default: the embedded model)")
+    g.add_argument("--decoder", choices=("fast", "full"),
+                   help="fast: TAESD, where the model has it (the default for few-step "
+                        "models); full: the model's own VAE decoder")
     g.add_argument("--out", type=Path, help="PNG to write (default: a name from the prompt)")
     g.add_argument("--threads", type=_int_arg, help="CPU threads (default: all cores)")
     g.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -79,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_download_commands(msub: argparse._SubParsersAction[_Parser]) -> None:
-    d = msub.add_parser("download", help="download a model from the catalogue (e.g. sd-v1.4)")
+    d = msub.add_parser("download", help="download a model or an add-on from the catalogue "
+                                         "(sd-v1.4, lcm-lora-sdv1-5, taesd)")
     d.add_argument("name", help="catalogue name, e.g. sd-v1.4")
     d.add_argument("--accept-licence", action="store_true",
                    help="accept the model's licence (run without it first to read it)")
@@ -112,6 +116,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     request = GenerationRequest(
         prompt=args.prompt, negative_prompt=args.negative, seed=args.seed, steps=args.steps,
         guidance=args.guidance, sampler=args.sampler, model=args.model,
+        fast_decode=None if args.decoder is None else args.decoder == "fast",
     )
     request.validate()
     if args.threads is not None and args.threads < 1:
@@ -133,8 +138,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     write_png(out, result.image, result.settings, overwrite=True)
     t = result.timings
     if not args.quiet:
-        print(f"seed {result.settings.seed}, {result.settings.steps} steps, "
-              f"{t.get('total', 0.0):.2f} s", file=sys.stderr)
+        s = result.settings
+        decoder = f", {s.decoder} decode" if s.decoder else ""
+        print(f"seed {s.seed}, {s.steps} {s.sampler_label} steps, guidance {s.guidance:g}"
+              f"{decoder}, {t.get('total', 0.0):.2f} s", file=sys.stderr)
     if result.tokens_dropped:
         print(f"note: the description was {result.tokens_dropped} tokens too long; "
               "the end was not read", file=sys.stderr)
@@ -205,7 +212,10 @@ def cmd_models_download(args: argparse.Namespace) -> int:
     print(f"{entry.display_name} downloaded to {folder}:")
     for role, path in paths.items():
         print(f"  {role:16} {path.name}")
-    print(f"Next: parasight models convert {entry.name}")
+    if entry.is_model:
+        print(f"Next: parasight models convert {entry.name}")
+    else:  # an add-on has no conversion: the importer reads it as it is
+        print("It is used as it is when a model is imported; it is not converted on its own.")
     return 0
 
 
@@ -262,11 +272,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return cmd_models_list()
             if args.models_command == "download":
                 return cmd_models_download(args)
-            if args.models_command in ("import-keras", "convert", "import"):
-                from .cli_convert import cmd_convert, cmd_import, cmd_import_keras
+            if args.models_command in ("import-keras", "convert", "import", "add-taesd"):
+                from .cli_convert import cmd_add_taesd, cmd_convert, cmd_import, cmd_import_keras
 
                 if args.models_command == "convert":
                     return cmd_convert(args)
+                if args.models_command == "add-taesd":
+                    return cmd_add_taesd(args)
                 if args.models_command == "import":
                     return cmd_import(args)
                 return cmd_import_keras(args)

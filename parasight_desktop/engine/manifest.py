@@ -46,6 +46,20 @@ class ModelDefaults:
     steps: int = 20
     guidance: float = 7.5
     sampler: str = "dpmpp-2m"
+    fast_decode: bool = False  # decode with the fast decoder (few-step models)
+
+
+@dataclass(frozen=True)
+class DecoderSpec:
+    """A second decoder (TAESD): its file, tensor names, and its latent convention."""
+
+    file: str
+    input: str = "latent"
+    output: str = "image"
+    #: "none": it takes the UNet's latents as they are (TAESD); the main decoder of a
+    #: KerasCV model divides by the scaling factor itself.
+    latent_scaling: str = "none"
+    name: str = "TAESD"
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,8 @@ class ModelManifest:
     preview_bias: tuple[float, float, float] = (0.0, 0.0, 0.0)
     extra: dict[str, Any] = field(default_factory=dict)
     pad_token: int = 49407  # what fills the 77 tokens after the end token (SD 2.x: 0)
+    fast_decoder: DecoderSpec | None = None  # full-size image, a fraction of the cost
+    preview_decoder: DecoderSpec | None = None  # the same at a quarter of the pixels
 
     @property
     def model_hash(self) -> str:
@@ -102,9 +118,16 @@ class ModelManifest:
         return self.folder / file
 
     def licence_text(self) -> str:
+        """The model's licence, and its fast decoder's (TAESD) where it has one."""
         if self.licence_file and (self.folder / self.licence_file).is_file():
-            return (self.folder / self.licence_file).read_text(encoding="utf-8")
-        return self.licence_name
+            text = (self.folder / self.licence_file).read_text(encoding="utf-8")
+        else:
+            text = self.licence_name
+        extra = self.extra.get("taesd", {}).get("licence_file") if isinstance(
+            self.extra.get("taesd"), dict) else None
+        if extra and (self.folder / str(extra)).is_file():
+            text += "\n\n" + (self.folder / str(extra)).read_text(encoding="utf-8")
+        return text
 
 
 def _need(data: dict[str, Any], key: str, where: str) -> Any:
@@ -153,6 +176,7 @@ def load_manifest(folder: Path) -> ModelManifest:
             steps=int(d.get("steps", 20)),
             guidance=float(d.get("guidance", 7.5)),
             sampler=str(d.get("sampler", "dpmpp-2m")),
+            fast_decode=bool(d.get("fast_decode", False)),
         )
         if defaults.sampler not in SAMPLERS:
             raise ModelError(f"{path}: unknown default sampler '{defaults.sampler}'.")
@@ -193,15 +217,32 @@ def load_manifest(folder: Path) -> ModelManifest:
             preview_bias=tuple(float(v) for v in prev.get("rgb_bias", (0, 0, 0))),  # type: ignore[arg-type]
             extra=dict(data.get("extra", {})),
             pad_token=int(te.get("pad_token", 49407)),
+            fast_decoder=_decoder_spec(data.get("fast_decoder")),
+            preview_decoder=_decoder_spec(data.get("preview_decoder")),
         )
     except ModelError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise ModelError(f"{path} is malformed ({exc!r}); reinstall the model.") from exc
-    for f in [manifest.text_encoder, manifest.decoder, *(p.file for p in parts)]:
+    extra_decoders = [d.file for d in (manifest.fast_decoder, manifest.preview_decoder) if d]
+    for f in [manifest.text_encoder, manifest.decoder, *(p.file for p in parts),
+              *extra_decoders]:
         if f not in files:
             raise ModelError(f"{path} uses {f} but does not list its hash; reinstall the model.")
     return manifest
+
+
+def _decoder_spec(data: Any) -> DecoderSpec | None:
+    if not data:
+        return None
+    spec = DecoderSpec(file=str(data["file"]), input=str(data.get("input", "latent")),
+                       output=str(data.get("output", "image")),
+                       latent_scaling=str(data.get("latent_scaling", "none")),
+                       name=str(data.get("name", "TAESD")))
+    if spec.latent_scaling != "none" or list(data.get("output_range", [-1, 1])) != [-1, 1]:
+        raise ModelError(f"{spec.file}: a fast decoder must take unscaled latents and give "
+                         "-1..1; reinstall the model.")
+    return spec
 
 
 def write_manifest(folder: Path, data: dict[str, Any]) -> Path:

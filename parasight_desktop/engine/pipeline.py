@@ -15,7 +15,14 @@ Stages:
      and unconditional contexts (in one batch, or one after the other where the UNet
      was converted for batch 1); classifier-free guidance mixes them; the sampler
      steps the latent
-  5. decode the latent to an image in [-1, 1], then to uint8 as KerasCV does
+  5. decode the latent to an image in [-1, 1], then to uint8 as KerasCV does; with the
+     fast decoder (TAESD) where the model has one and the request or the model's
+     defaults ask for it
+
+Classifier-free guidance runs only above guidance 1, and only with samplers that use it
+(as diffusers does): at guidance 0 or 1, and with LCM, there is no unconditional pass.
+Where the model has a preview decoder (TAESD at a quarter of the pixels), ``on_step``
+gets a decoded picture instead of the linear approximation.
 """
 
 from __future__ import annotations
@@ -31,8 +38,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import CancelledError, ModelError
-from .manifest import ModelManifest
+from .errors import CancelledError, InputError, ModelError
+from .manifest import DecoderSpec, ModelManifest
 from .runner import TFLiteModel
 from .schedulers import Scheduler, make_scheduler
 from .sd_import import lora_hashes_text
@@ -79,6 +86,9 @@ class Pipeline:
         self.text_encoder = TFLiteModel(manifest.path(manifest.text_encoder), threads)
         self.unet_parts = self._load_unet()
         self.decoder: TFLiteModel | None = self._load_decoder()
+        #: TAESD, when the model has it: small (about 1 MB at int8), so always resident.
+        self.fast_decoder = self._load_extra(manifest.fast_decoder)
+        self.preview_decoder = self._load_extra(manifest.preview_decoder)
         unet_bytes = sum(manifest.path(p.file).stat().st_size for p in manifest.unet_parts)
         #: Keep only one of the UNet and the decoder in memory at a time: the UNet is let
         #: go before decoding and loaded again for the next image. For Stable Diffusion
@@ -114,6 +124,20 @@ class Pipeline:
 
     def _load_decoder(self) -> TFLiteModel:
         return TFLiteModel(self.manifest.path(self.manifest.decoder), self._threads)
+
+    def _load_extra(self, spec: DecoderSpec | None) -> TFLiteModel | None:
+        return None if spec is None else TFLiteModel(self.manifest.path(spec.file),
+                                                     self._threads)
+
+    def preview(self, latent: NDArray[np.float32]) -> NDArray[np.uint8]:
+        """What ``on_step`` shows: the preview decoder's picture, or the linear one."""
+        spec = self.manifest.preview_decoder
+        if self.preview_decoder is None or spec is None:
+            return latent_preview(latent, self.manifest)
+        h, w, c = latent.shape[1:]
+        pooled = latent.reshape(1, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+        out = self.preview_decoder(**{spec.input: pooled.astype(np.float32)})
+        return to_uint8(np.asarray(out[spec.output])[0])
 
     def _ensure_decoder(self) -> TFLiteModel:
         if self.decoder is None:
@@ -198,6 +222,12 @@ class Pipeline:
         """Fill the model's defaults and draw a seed where the request leaves them open."""
         request.validate()
         d = self.manifest.defaults
+        fast = request.fast_decode if request.fast_decode is not None else d.fast_decode
+        if fast and self.manifest.fast_decoder is None:
+            if request.fast_decode:
+                raise InputError(f"{self.manifest.display_name} has no fast decoder: add TAESD "
+                                 "to it (parasight models add-taesd) or decode in full.")
+            fast = False
         return GenerationSettings(
             prompt=request.prompt.strip(),
             negative_prompt=request.negative_prompt.strip(),
@@ -210,6 +240,8 @@ class Pipeline:
             model_name=self.manifest.name,
             model_hash=self.manifest.public_hash,
             lora_hashes=lora_hashes_text(self.manifest.identity.get("loras", [])),
+            decoder=self.manifest.fast_decoder.name if fast and self.manifest.fast_decoder
+            else "",
         )
 
     def generate(self, request: GenerationRequest, on_step: OnStep | None = None,
@@ -228,16 +260,16 @@ class Pipeline:
         timings["tokenize"] = time.perf_counter() - t0
         check_cancel()
 
-        # 2. encode text
+        # 2. encode text (the unconditional text only where guidance mixes it in)
+        scheduler: Scheduler = make_scheduler(settings.sampler, self.manifest.scheduler)
+        scheduler.set_timesteps(settings.steps)
         t0 = time.perf_counter()
         cond = self.encode(tokens)
-        use_uncond = settings.guidance != 1.0
+        use_uncond = scheduler.uses_guidance and settings.guidance > 1.0
         uncond = self.encode_cached(settings.negative_prompt) if use_uncond else None
         timings["text_encoder"] = time.perf_counter() - t0
 
         # 3. initial latent
-        scheduler: Scheduler = make_scheduler(settings.sampler, self.manifest.scheduler)
-        scheduler.set_timesteps(settings.steps)
         latent = initial_latent(settings.seed, self.manifest.latent_shape)
         latent = (latent * np.float32(scheduler.init_noise_sigma)).astype(np.float32)
         noise_rng = np.random.default_rng([settings.seed, 1])  # ancestral samplers only
@@ -265,21 +297,27 @@ class Pipeline:
                      if scheduler.needs_noise else None)
             latent = scheduler.step(eps, i, latent, noise=noise).astype(np.float32)
             if on_step is not None:
-                on_step(i + 1, total, latent_preview(latent, self.manifest))
+                on_step(i + 1, total, self.preview(latent))
         timings["unet"] = time.perf_counter() - t0
         timings["unet_per_step"] = timings["unet"] / max(1, total)
 
         # 5. decode, unless cancelled
         self.last_latent = latent
-        if self.swap_stages:
+        fast = self.fast_decoder if settings.decoder else None
+        if self.swap_stages and fast is None:
             self.unet_parts = []  # its interpreters go; the next image loads them again
         check_cancel()
         t0 = time.perf_counter()
-        decoder = self._ensure_decoder()
-        decoded = decoder(**{self.manifest.decoder_input: latent})
-        if self.swap_stages:
-            self.decoder = None
-        image = to_uint8(np.asarray(decoded[self.manifest.decoder_output])[0])
+        if fast is not None and self.manifest.fast_decoder is not None:
+            # TAESD is small: the UNet stays loaded for the next image
+            spec = self.manifest.fast_decoder
+            image = to_uint8(np.asarray(fast(**{spec.input: latent})[spec.output])[0])
+        else:
+            decoder = self._ensure_decoder()
+            decoded = decoder(**{self.manifest.decoder_input: latent})
+            if self.swap_stages:
+                self.decoder = None
+            image = to_uint8(np.asarray(decoded[self.manifest.decoder_output])[0])
         timings["decoder"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - t_all
         return GenerationResult(

@@ -468,6 +468,8 @@ def convert_stable_diffusion(
     source: str = "KerasCV's Stable Diffusion v1.4 weights (fchollet/stable-diffusion)",
     family: str = "sd1",
     identity: dict[str, Any] | None = None,
+    defaults: dict[str, Any] | None = None,
+    before_install: Callable[[Path], None] | None = None,
 ) -> Path:
     """Convert KerasCV's three HDF5 files into ``out_dir``; resumable; returns ``out_dir``.
 
@@ -480,7 +482,10 @@ def convert_stable_diffusion(
     2x2 (faster, approximate; measured in benchmarks/bench_todo.py); 1, the default, is
     KerasCV's arithmetic. ``family``: "sd1" or "sd2" (keras-cv's V2 text encoder and UNet).
     ``identity``: what an imported model was made from (:func:`.sd_import.identity`),
-    recorded in the manifest for the PNG's Model hash and Lora hashes.
+    recorded in the manifest for the PNG's Model hash and Lora hashes. ``defaults``:
+    settings that replace :data:`SD_DEFAULTS` (few-step models). ``before_install``: called
+    with the finished staging folder (manifest written) before it is renamed into place,
+    to add files that are part of the model (TAESD).
     """
     if family not in FAMILY_TEXT:
         raise InputError(f"Unknown model family '{family}'.")
@@ -585,7 +590,7 @@ def convert_stable_diffusion(
                     "output_range": [-1, 1]},
         "timestep_embedding": TimestepEmbedding(dim=320).to_dict(),
         "scheduler": ScheduleConfig().to_dict(),
-        "defaults": SD_DEFAULTS,
+        "defaults": {**SD_DEFAULTS, **(defaults or {})},
         "preview": {"rgb_factors": SD15_PREVIEW, "rgb_bias": [0.0, 0.0, 0.0]},
         "files": {r.file: {"size": r.size, "sha256": r.sha256} for r in all_results},
         "extra": {"precision": precision, "batch": batch, "lean_attention": lean_attention,
@@ -598,6 +603,8 @@ def convert_stable_diffusion(
                                  for r in all_results}},
     }
     write_manifest(stage, manifest)
+    if before_install is not None:
+        before_install(stage)
     shutil.rmtree(work, ignore_errors=True) if work.is_relative_to(stage) else None
     if out_dir.exists():
         shutil.rmtree(out_dir)

@@ -57,6 +57,17 @@ class LoraSpec:
 
 #: What ``--prediction`` accepts (only SD 2.x files need it; see :mod:`.checkpoint`).
 PREDICTIONS = ("epsilon", "v")
+#: The settings few-step models are made for (diffusers' and the model cards' advice):
+#: LCM (LCM-LoRA or an LCM-distilled model) takes 4 steps without an unconditional pass;
+#: SD-Turbo one step at guidance 0. Both decode with TAESD where the model has it.
+FEW_STEP_DEFAULTS: dict[str, dict[str, Any]] = {
+    "lcm": {"steps": 4, "guidance": 1.0, "sampler": "lcm", "fast_decode": True},
+    "turbo": {"steps": 1, "guidance": 0.0, "sampler": "euler-trailing", "fast_decode": True},
+}
+#: LoRAs known by their sha256 to make a model few-step (latent-consistency/lcm-lora-sdv1-5).
+FEW_STEP_LORAS = {
+    "8f90d840e075ff588a58e22c6586e2ae9a6f7922996ee6649a7f01072333afe4": "lcm",
+}
 #: keras-cv's file names for the three parts, as the converter reads them.
 H5_FILES = {"text_encoder": "text_encoder.h5", "diffusion_model": "diffusion_model.h5",
             "decoder": "decoder.h5"}
@@ -252,6 +263,8 @@ def import_checkpoint(
     prediction: str | None = None,
     height: int = 512,
     width: int = 512,
+    few_step: str | None = None,
+    taesd: Path | None = None,
     on_progress: Callable[[ConvertProgress], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> Path:
@@ -262,6 +275,11 @@ def import_checkpoint(
     (the checkpoint onto keras-cv's models, in a worker process), then the converter's
     own jobs (text encoder, UNet parts, decoder). An interrupted import resumes at the
     stage and part where it stopped; nothing is installed until everything is done.
+
+    ``few_step`` ("lcm", "turbo"): the model's default settings become those of
+    :data:`FEW_STEP_DEFAULTS`; a LoRA in :data:`FEW_STEP_LORAS` (the LCM-LoRA) sets it by
+    itself. ``taesd``: TAESD's decoder file (its encoder is taken from beside it), converted
+    and added as the fast decoder before the model is installed.
     """
     from . import sd_convert
     from .errors import InputError
@@ -272,6 +290,10 @@ def import_checkpoint(
     plan = inspect_checkpoint(source, vae=vae, loras=loras, prediction=prediction)
     if precision not in _BYTES_PER_PARAM:
         raise InputError(f"Unknown precision '{precision}': choose fp32, fp16 or int8.")
+    if few_step is not None and few_step not in FEW_STEP_DEFAULTS:
+        raise InputError(f"Unknown few-step kind '{few_step}': use lcm or turbo.")
+    if taesd is not None and not Path(taesd).is_file():
+        raise InputError(f"TAESD decoder {taesd}: no such file.")
     stage = out_dir.with_name(out_dir.name + ".converting")
     work = stage / ".work"
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -344,6 +366,19 @@ def import_checkpoint(
 
     ident = state["identity"]
     label = display_name or name
+    kind = few_step or next((FEW_STEP_LORAS[lo["sha256"]] for lo in ident["loras"]
+                             if lo["sha256"] in FEW_STEP_LORAS), None)
+
+    def add_taesd(stage_dir: Path) -> None:
+        if taesd is not None:
+            from .taesd import attach_taesd
+
+            report("taesd", 3, "converting")
+            encoder = Path(taesd).with_name("taesd_encoder.safetensors")
+            attach_taesd(stage_dir, Path(taesd), encoder if encoder.is_file() else None,
+                         precision="fp32" if precision == "fp32" else "int8")
+            report("taesd", 3, "done")
+
     lora_note = "".join(f" + LoRA {lo['name']} x{lo['strength']:g}" for lo in ident["loras"])
     return sd_convert.convert_stable_diffusion(
         h5, out_dir, name=name, display_name=label, precision=precision, height=height,
@@ -351,7 +386,8 @@ def import_checkpoint(
         source=f"{source.name} ({plan.family_label}, {plan.layout} layout){lora_note}, "
                "imported on this machine",
         licence=_licence(plan, source),
-        identity=ident)
+        identity=ident, defaults=FEW_STEP_DEFAULTS[kind] if kind else None,
+        before_install=add_taesd)
 
 
 def _size(path: Path | None) -> int:

@@ -61,6 +61,7 @@ class ModelInfo:
     height: int
     defaults: ModelDefaults
     builtin: bool
+    fast_decoder: str = ""  # the fast decoder's name ("TAESD") where the model has one
 
 
 class HashCache:
@@ -194,4 +195,5 @@ class ModelStore:
             name=m.folder.name, display_name=m.display_name, path=m.folder, description=m.description,
             licence_name=m.licence_name, licence_text=m.licence_text(), source=m.source,
             width=m.width, height=m.height, defaults=m.defaults, builtin=builtin,
+            fast_decoder=m.fast_decoder.name if m.fast_decoder else "",
         )

@@ -40,6 +40,7 @@ class GenerationRequest:
     guidance: float | None = None
     sampler: str | None = None
     model: str | None = None
+    fast_decode: bool | None = None  # None: the model's default; needs a fast decoder
 
     def validate(self) -> None:
         """Raise :class:`InputError` with a sentence saying what to fix."""
@@ -79,6 +80,7 @@ class GenerationSettings:
     model_name: str
     model_hash: str  # full sha256 hex of the model (see ModelManifest.public_hash)
     lora_hashes: str = ""  # AUTOMATIC1111's "Lora hashes": "name: hash, ..." (merged LoRAs)
+    decoder: str = ""  # "" the model's own; "TAESD" when the fast decoder made the image
 
     @property
     def sampler_label(self) -> str:
@@ -101,6 +103,7 @@ class GenerationSettings:
             model_name=str(data.get("model_name", "")),
             model_hash=str(data.get("model_hash", "")),
             lora_hashes=str(data.get("lora_hashes", "")),
+            decoder=str(data.get("decoder", "")),
         )
 
 

@@ -92,6 +92,8 @@ def format_parameters(settings: GenerationSettings) -> str:
         fields["Model"] = settings.model_name
     if settings.lora_hashes:
         fields["Lora hashes"] = settings.lora_hashes
+    if settings.decoder:
+        fields["VAE"] = settings.decoder  # AUTOMATIC1111 names a VAE other than the model's
     line = ", ".join(f"{key}: {_quote(value)}" for key, value in fields.items())
     negative = (
         f"\n{_NEGATIVE_PREFIX} {settings.negative_prompt}" if settings.negative_prompt else ""
@@ -150,6 +152,7 @@ def settings_from_parameters(params: Mapping[str, str] | str) -> GenerationSetti
             model_name=params.get("Model", ""),
             model_hash=params.get("Model hash", ""),
             lora_hashes=params.get("Lora hashes", ""),
+            decoder=params.get("VAE", "") if params.get("VAE", "") == "TAESD" else "",
         )
     except (KeyError, ValueError):
         return None
