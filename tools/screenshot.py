@@ -1,16 +1,23 @@
 """Start ParaSight under Xvfb, make a few images, and save the window to docs/screenshot.png.
 
     .venv/bin/python tools/screenshot.py [--model-dir DIR] [--out docs/screenshot.png]
-    .venv/bin/python tools/screenshot.py --import-dialog [--out docs/import_dialog.png]
+    .venv/bin/python tools/screenshot.py --import-dialog [--out docs/import_dialog.png] \
+        [--checkpoint FILE] [--lora FILE:STRENGTH] [--installed MODEL_DIR]...
+    .venv/bin/python tools/screenshot.py --few-step [--model-dir DIR] \
+        [--out docs/screenshot_fewstep.png]
 
 Without a display it starts its own Xvfb (``apt-get install xvfb``) and runs Qt's xcb
 platform on it, so the picture is what a desktop shows (minus the window frame). The
 model is the store's default (the embedded ParaSight Mini); ``--model-dir`` points at
 another model folder, e.g. ``tests/data/tiny-model`` before the embedded one exists.
 Settings, history and the share folder live in a temporary folder, never the user's.
-``--import-dialog`` shows the Models window with the import dialog open on a small
-stand-in SD 1.x checkpoint and one LoRA at strength 0.8 (headers as the engine reads
-them; the weights are zeros, so it says 0.3M parameters), and saves the whole screen.
+``--import-dialog`` shows the Models window with the import dialog open on a checkpoint
+and a LoRA (``--checkpoint``, ``--lora``; without them a small stand-in SD 1.x file and a
+LoRA at 0.8 whose headers read as real ones, so it says 0.3M parameters), with the model
+folders given by ``--installed`` listed as installed, and saves the window.
+``--few-step`` makes the images with a few-step model chosen (its defaults: LCM, guidance
+1, fast decode with TAESD): ``--model-dir`` if given, else a copy of the tiny test model
+whose manifest says so and names its own decoder as the fast one.
 """
 
 from __future__ import annotations
@@ -125,6 +132,27 @@ def run(out: Path, model_dir: Path | None, steps: int | None) -> int:
     return 0
 
 
+def write_few_step_model(folder: Path) -> Path:
+    """A copy of the tiny test model set up as an LCM model with a fast decoder, in ``folder``."""
+    import json
+
+    model = folder / "tiny-lcm"
+    shutil.copytree(ROOT / "tests" / "data" / "tiny-model", model)
+    path = model / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    decoder = manifest["decoder"]
+    manifest.update(
+        name=model.name,
+        display_name="Tiny LCM test model",
+        defaults={"steps": 4, "guidance": 1.0, "sampler": "lcm", "fast_decode": True},
+        fast_decoder={"file": decoder["file"], "input": decoder["input"],
+                      "output": decoder["output"], "latent_scaling": "none",
+                      "output_range": [-1, 1], "name": "TAESD"},
+    )
+    path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return model
+
+
 def write_import_samples(folder: Path) -> tuple[Path, Path]:
     """A checkpoint whose header reads as SD 1.x (LDM layout) and a LoRA that fits it."""
     import numpy as np
@@ -144,17 +172,25 @@ def write_import_samples(folder: Path) -> tuple[Path, Path]:
     return checkpoint, lora
 
 
-def run_import_dialog(out: Path) -> int:
+def run_import_dialog(out: Path, checkpoint: Path | None = None, lora: str | None = None,
+                      installed: tuple[Path, ...] = ()) -> int:
     """The Models window with the import dialog open on it; the screen saved to ``out``."""
     from PySide6.QtWidgets import QApplication
 
+    from parasight_desktop.engine.sd_import import LoraSpec
     from parasight_desktop.ui.app import make_application
     from parasight_desktop.ui.model_manager import ModelManagerDialog
 
     app = make_application(["parasight"])
     with tempfile.TemporaryDirectory(prefix="parasight-shot-") as tmp:
         os.environ["PARASIGHT_DATA_DIR"] = str(Path(tmp) / "data")
-        checkpoint, lora = write_import_samples(Path(tmp))
+        (Path(tmp) / "data" / "models").mkdir(parents=True)
+        for folder in installed:
+            (Path(tmp) / "data" / "models" / folder.name).symlink_to(folder.resolve())
+        spec = LoraSpec.parse(lora) if lora else None
+        if checkpoint is None:
+            checkpoint, sample = write_import_samples(Path(tmp))
+            spec = LoraSpec(sample, 0.8)
         models = ModelManagerDialog()
         models.move(0, 0)
         models.show()
@@ -162,7 +198,8 @@ def run_import_dialog(out: Path) -> int:
         if chooser is None:
             print(models.messages.text(), file=sys.stderr)
             return 1
-        chooser.add_lora(lora, 0.8)
+        if spec is not None:
+            chooser.add_lora(spec.path, spec.strength)
         for _ in range(30):
             app.processEvents()
             time.sleep(0.02)
@@ -194,6 +231,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1, help="seed of the first image (default 1)")
     parser.add_argument("--import-dialog", action="store_true",
                         help="the Models window with the import dialog open, instead")
+    parser.add_argument("--few-step", action="store_true",
+                        help="with a few-step model (LCM, fast decode) chosen, saved to "
+                             "docs/screenshot_fewstep.png")
+    parser.add_argument("--checkpoint", type=Path, help="--import-dialog: the file to show")
+    parser.add_argument("--lora", help="--import-dialog: a LoRA FILE[:STRENGTH] to add")
+    parser.add_argument("--installed", type=Path, action="append", default=[],
+                        help="--import-dialog: a model folder to list as installed")
     args = parser.parse_args()
     xvfb = None
     if not os.environ.get("DISPLAY"):
@@ -205,7 +249,14 @@ def main() -> int:
         if args.import_dialog:
             out = args.out if args.out != parser.get_default("out") \
                 else ROOT / "docs" / "import_dialog.png"
-            return run_import_dialog(out.resolve())
+            return run_import_dialog(out.resolve(), args.checkpoint, args.lora,
+                                     tuple(args.installed))
+        if args.few_step:
+            out = args.out if args.out != parser.get_default("out") \
+                else ROOT / "docs" / "screenshot_fewstep.png"
+            with tempfile.TemporaryDirectory(prefix="parasight-fewstep-") as tmp:
+                model_dir = args.model_dir or write_few_step_model(Path(tmp))
+                return run(out.resolve(), model_dir, args.steps)
         return run(args.out.resolve(), args.model_dir, args.steps)
     finally:
         if xvfb is not None:

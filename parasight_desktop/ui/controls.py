@@ -1,4 +1,4 @@
-"""Settings at hand: model, seed (dice and lock), steps, guidance, sampler, reset."""
+"""Settings at hand: model, seed (dice and lock), steps, guidance, sampler, fast decode, reset."""
 
 from __future__ import annotations
 
@@ -21,9 +21,42 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..engine.schedulers import SCHEDULERS
 from ..engine.store import ModelInfo
 from ..engine.types import MAX_GUIDANCE, MAX_SEED, MAX_STEPS, MIN_STEPS, SAMPLERS
 from .signals import emit
+
+FAST_DECODE_TIP = (
+    "Decode with TAESD, a 1.2M-parameter decoder: a fraction of a second instead of "
+    "seconds, with slightly softer detail."
+)
+LCM_NOTE = "{sampler} ignores guidance (no unconditional pass)."
+NO_UNCOND_NOTE = (
+    "At 1 or below: no unconditional pass, so each step takes about half the time "
+    "and the description steers less."
+)
+
+
+def uses_guidance(sampler_id: str) -> bool:
+    """Whether the sampler mixes in an unconditional pass (the engine's own answer)."""
+    cls = SCHEDULERS.get(sampler_id)
+    return cls.uses_guidance if cls is not None else True
+
+
+def guidance_note(sampler_id: str, guidance: float) -> str:
+    """What the guidance value does with this sampler, where it is not the usual; else ""."""
+    if not uses_guidance(sampler_id):
+        return LCM_NOTE.format(sampler=SAMPLERS.get(sampler_id, sampler_id))
+    if guidance <= 1.0:
+        return NO_UNCOND_NOTE
+    return ""
+
+
+def no_fast_decoder_tip(info: ModelInfo | None) -> str:
+    if info is None:
+        return "No model is chosen."
+    return (f"{info.display_name} has no fast decoder. Add TAESD to it with: "
+            f"parasight models add-taesd {info.name} --decoder taesd_decoder.safetensors")
 
 
 def random_seed() -> int:
@@ -104,10 +137,20 @@ class GenerationControls(QGroupBox):
         self.sampler.setObjectName("sampler")
         for sampler_id, label in SAMPLERS.items():
             self.sampler.addItem(label, sampler_id)
+        self.guidance_note = QLabel()
+        self.guidance_note.setObjectName("guidanceNote")
+        self.guidance_note.setWordWrap(True)
+        self.guidance_note.hide()
+        self.guidance.valueChanged.connect(self._update_guidance_note)
+        self.sampler.currentIndexChanged.connect(self._update_guidance_note)
+
+        self.fast_decode = QCheckBox("Fast decode (&TAESD)")
+        self.fast_decode.setObjectName("fastDecode")
 
         self.reset = QPushButton("&Reset")
         self.reset.setObjectName("resetDefaults")
-        self.reset.setToolTip("Steps, guidance and sampler back to the model's defaults")
+        self.reset.setToolTip(
+            "Steps, guidance, sampler and fast decode back to the model's defaults")
         self.reset.clicked.connect(self.apply_model_defaults)
 
         grid = QGridLayout(self)
@@ -118,7 +161,7 @@ class GenerationControls(QGroupBox):
             (1, 0, "S&eed:", self.seed),
             (2, 0, "&Steps:", self.steps),
             (2, 2, "&Guidance:", self.guidance),
-            (3, 0, "S&ampler:", self.sampler),
+            (4, 0, "S&ampler:", self.sampler),
         ):
             buddy_label = QLabel(caption)
             buddy_label.setBuddy(field)
@@ -127,8 +170,12 @@ class GenerationControls(QGroupBox):
         grid.addLayout(seed_row, 1, 1, 1, 3)
         grid.addWidget(self.steps, 2, 1)
         grid.addWidget(self.guidance, 2, 3)
-        grid.addWidget(self.sampler, 3, 1)
-        grid.addWidget(self.reset, 3, 2, 1, 2)
+        grid.addWidget(self.guidance_note, 3, 0, 1, 4)
+        grid.addWidget(self.sampler, 4, 1)
+        grid.addWidget(self.reset, 4, 2, 1, 2)
+        grid.addWidget(self.fast_decode, 5, 1, 1, 3)
+        self._update_fast_decode()
+        self._update_guidance_note()
 
     # -- models --------------------------------------------------------------------
 
@@ -147,6 +194,7 @@ class GenerationControls(QGroupBox):
         self.model.setCurrentIndex(max(index, 0))
         self.model.setEnabled(bool(models))
         self.model.blockSignals(False)
+        self._update_fast_decode()  # the chosen model may have gained or lost its decoder
 
     def model_name(self) -> str:
         return str(self.model.currentData() or "")
@@ -166,13 +214,48 @@ class GenerationControls(QGroupBox):
         emit(self.model_changed, self.model_name())
 
     def apply_model_defaults(self) -> None:
-        """Steps, guidance and sampler back to what the chosen model recommends."""
+        """Steps, guidance, sampler and fast decode back to what the chosen model recommends."""
         info = self.model_info()
+        self._update_fast_decode()
         if info is None:
             return
         self.steps.setValue(info.defaults.steps)
         self.guidance.setValue(info.defaults.guidance)
         self.set_sampler(info.defaults.sampler)
+        self.set_fast_decode(info.defaults.fast_decode)
+
+    # -- fast decode ---------------------------------------------------------------
+
+    def has_fast_decoder(self) -> bool:
+        info = self.model_info()
+        return info is not None and bool(info.fast_decoder)
+
+    def _update_fast_decode(self) -> None:
+        """The box is open only where the chosen model has a fast decoder."""
+        available = self.has_fast_decoder()
+        self.fast_decode.setEnabled(available)
+        if not available:
+            self.fast_decode.setChecked(False)
+        self.fast_decode.setToolTip(
+            FAST_DECODE_TIP if available else no_fast_decoder_tip(self.model_info()))
+
+    def set_fast_decode(self, on: bool) -> bool:
+        """Check or uncheck the box; False if asked for it where the model has no decoder."""
+        available = self.has_fast_decoder()
+        self.fast_decode.setChecked(on and available)
+        return available or not on
+
+    def fast_decode_value(self) -> bool:
+        """What the request asks for: the fast decoder, only where the model has one."""
+        return self.fast_decode.isChecked() and self.fast_decode.isEnabled()
+
+    # -- guidance ------------------------------------------------------------------
+
+    def _update_guidance_note(self) -> None:
+        note = guidance_note(self.sampler_id(), self.guidance.value())
+        self.guidance_note.setText(note)
+        self.guidance_note.setVisible(bool(note))
+        self.guidance.setAccessibleDescription(note)
 
     # -- seed ----------------------------------------------------------------------
 

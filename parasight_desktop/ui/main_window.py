@@ -396,7 +396,7 @@ class MainWindow(QMainWindow):
         # Tab walks the form top to bottom, then on to the image and the history.
         d, c = self.describe, self.controls
         chain: list[QWidget] = [d.prompt, d.negative, d.where, d.when, c.model, c.seed, c.dice,
-                                c.lock, c.steps, c.guidance, c.sampler, c.reset,
+                                c.lock, c.steps, c.guidance, c.sampler, c.reset, c.fast_decode,
                                 self.generate_button, self.cancel_button,
                                 self.clear_queue_button, self.view]
         for first, second in itertools.pairwise(chain):
@@ -453,6 +453,8 @@ class MainWindow(QMainWindow):
                 self.controls.guidance.setValue(s.guidance)
             if s.sampler:
                 self.controls.set_sampler(s.sampler)
+            if s.fast_decode is not None:
+                self.controls.set_fast_decode(s.fast_decode)
         self.card_check.setChecked(s.share_card)
         if not s.window_geometry.isEmpty():
             self.restoreGeometry(s.window_geometry)
@@ -473,6 +475,7 @@ class MainWindow(QMainWindow):
         s.steps = self.controls.steps.value()
         s.guidance = self.controls.guidance.value()
         s.sampler = self.controls.sampler_id()
+        s.fast_decode = self.controls.fast_decode_value()
         s.share_card = self.card_check.isChecked()
         s.window_geometry = QByteArray(self.saveGeometry())
         s.splitter_state = QByteArray(self.splitter.saveState())
@@ -537,6 +540,7 @@ class MainWindow(QMainWindow):
             guidance=float(self.controls.guidance.value()),
             sampler=self.controls.sampler_id(),
             model=self.controls.model_name() or None,
+            fast_decode=self.controls.fast_decode_value(),
         )
         request.validate()
         if not self.controls.model_name():
@@ -873,6 +877,10 @@ class MainWindow(QMainWindow):
         if not self.controls.set_sampler(settings.sampler):
             notes.append(f"its sampler '{settings.sampler}' is not available here, so "
                          f"{self.controls.sampler.currentText()} is kept")
+        if not self.controls.set_fast_decode(bool(settings.decoder)):
+            notes.append(f"it was decoded with {settings.decoder}, which "
+                         f"{self.controls.model.currentText()} does not have, so it is "
+                         "decoded in full")
         text = f"Loaded the description and settings of {source}"
         text += (": " + "; ".join(notes) + ".") if notes else "."
         self._status(text, 15000)
@@ -989,6 +997,7 @@ def settings_html(shown: ShownImage) -> str:
         ("Steps", str(s.steps)),
         ("Guidance", f"{s.guidance:g}"),
         ("Sampler", s.sampler_label),
+        *([("Decoder", s.decoder)] if s.decoder else []),
         ("Model", s.model_name or "unknown"),
         ("Size", f"{s.width}\u00d7{s.height}"),
     ]

@@ -107,13 +107,15 @@ class AppSettings:
     sighting_when: Setting[str] = Setting("describe/sighting_when", str, "")
 
     # Generation settings. ``model`` "" means the store's default model; steps,
-    # guidance and sampler are remembered for the model named in ``model``.
+    # guidance, sampler and fast decode are remembered for the model named in ``model``.
     model: Setting[str] = Setting("generate/model", str, "")
     seed: Setting[int] = Setting("generate/seed", int, 0)
     seed_locked: Setting[bool] = Setting("generate/seed_locked", bool, False)
     steps: Setting[int] = Setting("generate/steps", int, 0)
     guidance: Setting[float] = Setting("generate/guidance", float, -1.0)
     sampler: Setting[str] = Setting("generate/sampler", str, "")
+    # None: the model's default (never saved yet).
+    fast_decode: Setting[bool | None] = Setting("generate/fast_decode", bool, None)
 
     # Sharing: None means the library's default (a ParaSight folder in Pictures).
     share_folder: Setting[Path | None] = Setting("share/folder", Path, None)
