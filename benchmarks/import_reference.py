@@ -552,8 +552,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
                          f"got {latent.shape}")
     with timed("load", timings):
         pipe = _load_pipeline(args.model_dir, make_scheduler(args.sampler))
+        if args.lora is not None:
+            pipe.load_lora_weights(str(args.lora))
+            pipe.fuse_lora(lora_scale=args.lora_scale)
     ids, uncond = _ids(args.tokens), _ids(args.uncond)
     latent_nchw = torch.from_numpy(latent.astype(np.float32)).permute(0, 3, 1, 2).contiguous()
+    if args.noise is not None:
+        _feed_noise(np.load(args.noise))
     t0 = time.perf_counter()
     with timed("generate", timings):
         lat, image_float, image = run_pipeline(pipe, ids, uncond, latent_nchw, args.steps,
@@ -569,6 +574,87 @@ def cmd_generate(args: argparse.Namespace) -> int:
           f"image mean {image_float.mean():.4f} std {image_float.std():.4f}, "
           f"finite {bool(np.isfinite(lat).all())}, {seconds:.1f} s -> {args.out}")
     return 0 if np.isfinite(lat).all() and np.isfinite(image_float).all() else 1
+
+
+def _feed_noise(noise: np.ndarray) -> None:
+    """Make LCM's between-step noise the given arrays, in order (its randn_tensor)."""
+    import torch
+    from diffusers.schedulers import scheduling_lcm
+
+    queue = [torch.from_numpy(n.astype(np.float32)).permute(0, 3, 1, 2).contiguous()
+             for n in noise]
+
+    def draw(shape: Any, **_: Any) -> Any:
+        out = queue.pop(0)
+        assert tuple(out.shape) == tuple(shape), (out.shape, shape)
+        return out
+
+    scheduling_lcm.randn_tensor = draw
+
+
+def cmd_time(args: argparse.Namespace) -> int:
+    """diffusers' time for one image at few-step settings, the tiny decoder as the VAE:
+    the prompt encoded, ``steps`` UNet evaluations, the decode; median of ``--repeat``
+    after one warm-up, on ``--threads`` threads (the same as the app's)."""
+    import resource
+
+    import torch
+    from diffusers import AutoencoderTiny
+
+    torch.set_num_threads(args.threads)
+    pipe = _load_pipeline(args.model_dir, make_scheduler(args.sampler))
+    if args.taesd is not None:
+        pipe.vae = AutoencoderTiny.from_pretrained(str(args.taesd), local_files_only=True)
+    ids = torch.tensor([[49406, 320, 1125, 49407] + [49407] * 73])
+    times = []
+    with torch.inference_mode():
+        for i in range(args.repeat + 1):
+            t0 = time.perf_counter()
+            pipe(prompt_embeds=pipe.text_encoder(ids)[0],
+                 negative_prompt_embeds=pipe.text_encoder(ids)[0] if args.guidance > 1 else None,
+                 num_inference_steps=args.steps, guidance_scale=args.guidance, height=512,
+                 width=512, generator=torch.Generator().manual_seed(i), output_type="np")
+            times.append(time.perf_counter() - t0)
+    warm = sorted(times[1:])[len(times[1:]) // 2]
+    out = {"sampler": args.sampler, "steps": args.steps, "guidance": args.guidance,
+           "tiny_decoder": args.taesd is not None, "threads": args.threads,
+           "first_s": times[0], "median_s": warm, "all_s": times,
+           "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+           "torch": torch.__version__}
+    print(json.dumps(out))
+    return 0
+
+
+def cmd_guidance_embedding(args: argparse.Namespace) -> int:
+    """An LCM-distilled UNet's time embedding with its guidance input, as diffusers makes it:
+    ``TimestepEmbedding(320, 1280, cond_proj_dim=256)`` (seeded random) applied to
+    ``Timesteps(320, flip_sin_to_cos=True, 0)`` of t, with ``timestep_cond`` =
+    ``LatentConsistencyModelPipeline.get_guidance_scale_embedding(guidance - 1, 256)``.
+    Writes OUT/weights.safetensors and OUT/reference.npz (t, guidance, out)."""
+    import torch
+    from diffusers import LatentConsistencyModelPipeline
+    from diffusers.models.embeddings import TimestepEmbedding, Timesteps
+    from safetensors.torch import save_file
+
+    torch.manual_seed(args.seed)
+    proj = Timesteps(320, flip_sin_to_cos=True, downscale_freq_shift=0)
+    emb = TimestepEmbedding(320, 1280, cond_proj_dim=256)
+    ts, gs, outs = [], [], []
+    with torch.inference_mode():
+        for t in (999, 759, 499, 259):
+            for g in (1.0, 3.5, 8.0):
+                w = LatentConsistencyModelPipeline.get_guidance_scale_embedding(
+                    None, torch.tensor([g - 1.0]), embedding_dim=256)
+                outs.append(emb(proj(torch.tensor([t])).float(), w)[0].numpy())
+                ts.append(t)
+                gs.append(g)
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in emb.state_dict().items()},
+              str(args.out / "weights.safetensors"))
+    np.savez(args.out / "reference.npz", t=np.array(ts), guidance=np.array(gs),
+             out=np.stack(outs).astype(np.float32))
+    print(f"guidance embedding: {len(outs)} cases -> {args.out}")
+    return 0
 
 
 # -- 3. LoRA ---------------------------------------------------------------------------------
@@ -733,7 +819,22 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--guidance", type=float, required=True)
     gen.add_argument("--sampler", choices=SAMPLERS, required=True)
     gen.add_argument("--out", type=Path, required=True)
-    gen.add_argument("--lora-fused", type=Path, help="not used yet")
+    gen.add_argument("--lora", type=Path, help="a LoRA file fused into the model first "
+                                               "(load_lora_weights, then fuse_lora)")
+    gen.add_argument("--lora-scale", type=float, default=1.0, help="its strength")
+    gen.add_argument("--noise", type=Path,
+                     help="NHWC (steps, 1, H, W, 4): the noise each step of an ancestral "
+                          "sampler (LCM) draws, in order, as ParaSight draws it")
+    tm = sub.add_parser("time", help="diffusers' seconds for one image (few-step settings)")
+    tm.add_argument("model_dir", type=Path)
+    tm.add_argument("--sampler", choices=SAMPLERS, required=True)
+    tm.add_argument("--steps", type=int, required=True)
+    tm.add_argument("--guidance", type=float, required=True)
+    tm.add_argument("--taesd", type=Path, help="a diffusers AutoencoderTiny folder")
+    tm.add_argument("--repeat", type=int, default=3)
+    ge = sub.add_parser("guidance-embedding", help="an LCM UNet's time embedding, diffusers'")
+    ge.add_argument("out", type=Path)
+    ge.add_argument("--seed", type=int, default=0)
     lo = sub.add_parser("lora", help="random LoRAs in two layouts, fused by diffusers")
     lo.add_argument("model_dir", type=Path)
     lo.add_argument("--out", type=Path, required=True)
@@ -741,7 +842,8 @@ def main(argv: list[str] | None = None) -> int:
     lo.add_argument("--strength", type=float, default=0.8)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    commands = {"make-models": cmd_make_models, "generate": cmd_generate, "lora": cmd_lora}
+    commands = {"make-models": cmd_make_models, "generate": cmd_generate, "lora": cmd_lora,
+                "time": cmd_time, "guidance-embedding": cmd_guidance_embedding}
     return commands[args.command](args)
 
 

@@ -36,6 +36,9 @@ from .errors import InputError, PredictionUnknownError
 from .safetensors_io import PICKLE_SUFFIXES, SafetensorsFile, refuse_pickle
 
 FAMILY_LABELS = {"sd1": "Stable Diffusion 1.x", "sd2": "Stable Diffusion 2.x"}
+#: An LCM-distilled UNet's guidance projection (diffusers' ``time_cond_proj_dim``): not a
+#: keras-cv weight; the pipeline applies it on the host (:class:`.timestep.GuidanceEmbedding`).
+GUIDANCE_PROJECTION = "unet.time_embedding.cond_proj.weight"
 
 VAE_ENCODER = "the VAE's image encoder (image-to-image is not converted yet)"
 #: Tensors a file may carry that ParaSight knowingly does not use, with why.

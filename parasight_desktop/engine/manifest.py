@@ -91,6 +91,8 @@ class ModelManifest:
     preview_bias: tuple[float, float, float] = (0.0, 0.0, 0.0)
     extra: dict[str, Any] = field(default_factory=dict)
     pad_token: int = 49407  # what fills the 77 tokens after the end token (SD 2.x: 0)
+    #: LCM-distilled models: the guidance projection's file (a float32 .npy, (320, dim))
+    guidance_embedding: str | None = None
     fast_decoder: DecoderSpec | None = None  # full-size image, a fraction of the cost
     preview_decoder: DecoderSpec | None = None  # the same at a quarter of the pixels
 
@@ -217,6 +219,8 @@ def load_manifest(folder: Path) -> ModelManifest:
             preview_bias=tuple(float(v) for v in prev.get("rgb_bias", (0, 0, 0))),  # type: ignore[arg-type]
             extra=dict(data.get("extra", {})),
             pad_token=int(te.get("pad_token", 49407)),
+            guidance_embedding=(str(data["guidance_embedding"]["file"])
+                                if data.get("guidance_embedding") else None),
             fast_decoder=_decoder_spec(data.get("fast_decoder")),
             preview_decoder=_decoder_spec(data.get("preview_decoder")),
         )
@@ -225,6 +229,8 @@ def load_manifest(folder: Path) -> ModelManifest:
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise ModelError(f"{path} is malformed ({exc!r}); reinstall the model.") from exc
     extra_decoders = [d.file for d in (manifest.fast_decoder, manifest.preview_decoder) if d]
+    if manifest.guidance_embedding:
+        extra_decoders.append(manifest.guidance_embedding)
     for f in [manifest.text_encoder, manifest.decoder, *(p.file for p in parts),
               *extra_decoders]:
         if f not in files:

@@ -44,6 +44,7 @@ from .runner import TFLiteModel
 from .schedulers import Scheduler, make_scheduler
 from .sd_import import lora_hashes_text
 from .store import ModelStore
+from .timestep import GuidanceEmbedding
 from .tokenizer import END_TOKEN, MAX_TOKENS, TokenizedPrompt, Tokenizer
 from .types import MAX_SEED, GenerationRequest, GenerationResult, GenerationSettings
 
@@ -89,6 +90,7 @@ class Pipeline:
         #: TAESD, when the model has it: small (about 1 MB at int8), so always resident.
         self.fast_decoder = self._load_extra(manifest.fast_decoder)
         self.preview_decoder = self._load_extra(manifest.preview_decoder)
+        self.guidance_embedding = self._load_guidance(manifest)
         unet_bytes = sum(manifest.path(p.file).stat().st_size for p in manifest.unet_parts)
         #: Keep only one of the UNet and the decoder in memory at a time: the UNet is let
         #: go before decoding and loaded again for the next image. For Stable Diffusion
@@ -124,6 +126,20 @@ class Pipeline:
 
     def _load_decoder(self) -> TFLiteModel:
         return TFLiteModel(self.manifest.path(self.manifest.decoder), self._threads)
+
+    @staticmethod
+    def _load_guidance(manifest: ModelManifest) -> GuidanceEmbedding | None:
+        if manifest.guidance_embedding is None:
+            return None
+        path = manifest.path(manifest.guidance_embedding)
+        try:
+            projection = np.load(path, allow_pickle=False)  # data only, never code
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{path} could not be read ({exc}); reinstall the model.") from exc
+        if projection.ndim != 2 or projection.shape[0] != manifest.timestep_embedding.dim:
+            raise ModelError(f"{path} has shape {projection.shape}; it must be "
+                             f"({manifest.timestep_embedding.dim}, dim). Reinstall the model.")
+        return GuidanceEmbedding(projection.astype(np.float32))
 
     def _load_extra(self, spec: DecoderSpec | None) -> TFLiteModel | None:
         return None if spec is None else TFLiteModel(self.manifest.path(spec.file),
@@ -279,10 +295,12 @@ class Pipeline:
         t0 = time.perf_counter()
         total = len(scheduler.timesteps)
         g = np.float32(settings.guidance)
+        g_emb = (self.guidance_embedding(settings.guidance)
+                 if self.guidance_embedding is not None else np.float32(0.0))
         for i, t in enumerate(scheduler.timesteps):
             check_cancel()
             x_in = scheduler.scale_model_input(latent, i).astype(np.float32)
-            temb = self.manifest.timestep_embedding(np.full(context.shape[0], t))
+            temb = self.manifest.timestep_embedding(np.full(context.shape[0], t)) + g_emb
             guided = uncond is not None and i < total - round(self.cond_only_tail * total)
             if not guided:
                 eps = self._unet(x_in, temb[:1], context[:1])

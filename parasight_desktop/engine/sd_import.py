@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .checkpoint import GUIDANCE_PROJECTION
+
 if TYPE_CHECKING:
     from .checkpoint import Checkpoint
     from .lora import LoraFile
@@ -63,6 +65,9 @@ PREDICTIONS = ("epsilon", "v")
 FEW_STEP_DEFAULTS: dict[str, dict[str, Any]] = {
     "lcm": {"steps": 4, "guidance": 1.0, "sampler": "lcm", "fast_decode": True},
     "turbo": {"steps": 1, "guidance": 0.0, "sampler": "euler-trailing", "fast_decode": True},
+    # LCM-distilled checkpoints (LCM_Dreamshaper_v7) take guidance through an embedding:
+    # no unconditional pass, and their cards advise 8
+    "lcm-distilled": {"steps": 4, "guidance": 8.0, "sampler": "lcm", "fast_decode": True},
 }
 #: LoRAs known by their sha256 to make a model few-step (latent-consistency/lcm-lora-sdv1-5).
 FEW_STEP_LORAS = {
@@ -90,6 +95,7 @@ class ImportPlan:
     vae: Path | None
     loras: tuple[tuple[LoraSpec, int], ...]  # each LoRA with the modules it changes
     prediction: str | None
+    guidance_embedding: bool = False  # an LCM-distilled UNet (guidance as an input)
 
     @property
     def suggested_name(self) -> str:
@@ -152,7 +158,7 @@ def inspect_checkpoint(source: Path, *, vae: Path | None = None,
         family_label=ck.family_label, params=ck.n_params(), has_ema=ck.has_ema,
         ignored=dict(ck.ignored), vae=Path(vae) if vae else None,
         loras=tuple((spec, len(f.modules)) for spec, f in zip(loras, files, strict=True)),
-        prediction=prediction)
+        prediction=prediction, guidance_embedding=GUIDANCE_PROJECTION in ck.tensors)
 
 
 def a1111_lora_hash(path: Path) -> str:
@@ -230,7 +236,8 @@ def weights_worker(job: dict[str, Any]) -> PartResult:
         with _cheap_init():
             model = build_keras(role, None, int(job["height"]), int(job["width"]),
                                 family=ck.family)
-        n_set += setter(model, weights, ck.component(prefix))
+        names = [n for n in ck.component(prefix) if n != GUIDANCE_PROJECTION]
+        n_set += setter(model, weights, names)
         path = out / H5_FILES[role]
         part = path.with_suffix(".h5.part")
         with h5py.File(part, "w") as f:
@@ -368,8 +375,12 @@ def import_checkpoint(
     label = display_name or name
     kind = few_step or next((FEW_STEP_LORAS[lo["sha256"]] for lo in ident["loras"]
                              if lo["sha256"] in FEW_STEP_LORAS), None)
+    if plan.guidance_embedding:
+        kind = "lcm-distilled" if kind in (None, "lcm") else kind
 
     def add_taesd(stage_dir: Path) -> None:
+        if plan.guidance_embedding:
+            _add_guidance_projection(stage_dir, source, vae, loras, prediction)
         if taesd is not None:
             from .taesd import attach_taesd
 
@@ -388,6 +399,34 @@ def import_checkpoint(
         licence=_licence(plan, source),
         identity=ident, defaults=FEW_STEP_DEFAULTS[kind] if kind else None,
         before_install=add_taesd)
+
+
+def _add_guidance_projection(stage: Path, source: Path, vae: Path | None,
+                             loras: tuple[LoraSpec, ...] | list[LoraSpec],
+                             prediction: str | None) -> None:
+    """Write an LCM-distilled UNet's guidance projection beside the model's parts and name
+    it in the manifest (``guidance_embedding``), with the LoRAs merged as everywhere."""
+    import io
+
+    import numpy as np
+
+    from .fileio import atomic_write_bytes, sha256_file
+    from .lora import MergedWeights
+    from .manifest import MANIFEST, write_manifest
+
+    ck, files = _open(source, vae, loras, prediction)
+    projection = MergedWeights(ck, files).read(GUIDANCE_PROJECTION).astype(np.float32)
+    buf = io.BytesIO()
+    np.save(buf, projection, allow_pickle=False)
+    path = stage / "guidance_projection.npy"
+    atomic_write_bytes(path, buf.getvalue())
+    data = json.loads((stage / MANIFEST).read_text(encoding="utf-8"))
+    data.pop("format", None)
+    data["files"][path.name] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+    data["guidance_embedding"] = {"file": path.name, "dim": int(projection.shape[1]),
+                                  "convention": "diffusers LatentConsistencyModelPipeline: "
+                                                "w = (guidance - 1) * 1000, sin then cos"}
+    write_manifest(stage, data)
 
 
 def _size(path: Path | None) -> int:

@@ -62,6 +62,7 @@ class ModelInfo:
     defaults: ModelDefaults
     builtin: bool
     fast_decoder: str = ""  # the fast decoder's name ("TAESD") where the model has one
+    guidance_embedding: bool = False  # LCM-distilled: guidance is an input of the UNet
 
 
 class HashCache:
@@ -196,4 +197,5 @@ class ModelStore:
             licence_name=m.licence_name, licence_text=m.licence_text(), source=m.source,
             width=m.width, height=m.height, defaults=m.defaults, builtin=builtin,
             fast_decoder=m.fast_decoder.name if m.fast_decoder else "",
+            guidance_embedding=m.guidance_embedding is not None,
         )

@@ -57,3 +57,33 @@ class TimestepEmbedding:
         if self.order == "sin_cos":
             parts.reverse()
         return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class GuidanceEmbedding:
+    """LCM-distilled UNets (``time_cond_proj_dim``) take the guidance scale as an input: its
+    sinusoidal embedding, projected by ``cond_proj`` (no bias), is added to the timestep
+    embedding before the UNet's first time layer. keras-cv's UNet takes that 320-wide
+    embedding from outside, so the sum is made here and the graph is unchanged.
+
+    As diffusers' ``LatentConsistencyModelPipeline``: w = (guidance - 1) * 1000, frequencies
+    exp(-log(10000) * k / (half - 1)), sin first, then cos. ``projection`` is (320, dim).
+    """
+
+    projection: NDArray[np.float32]
+
+    @property
+    def dim(self) -> int:
+        return int(self.projection.shape[1])
+
+    def embed(self, guidance: float) -> NDArray[np.float32]:
+        half = self.dim // 2
+        w = np.float32((guidance - 1.0) * 1000.0)
+        freqs = np.exp(np.arange(half, dtype=np.float32)
+                       * -np.float32(math.log(10000.0) / (half - 1)))
+        args = w * freqs
+        return np.concatenate([np.sin(args), np.cos(args)]).astype(np.float32)
+
+    def __call__(self, guidance: float) -> NDArray[np.float32]:
+        """What is added to every row of the timestep embedding: (320,) float32."""
+        return (self.projection @ self.embed(guidance)).astype(np.float32)

@@ -31,6 +31,8 @@ FAST_DECODE_TIP = (
     "seconds, with slightly softer detail."
 )
 LCM_NOTE = "{sampler} ignores guidance (no unconditional pass)."
+EMBEDDED_NOTE = ("This model takes guidance as an input of its UNet: it steers without an "
+                 "unconditional pass.")
 NO_UNCOND_NOTE = (
     "At 1 or below: no unconditional pass, so each step takes about half the time "
     "and the description steers less."
@@ -43,8 +45,11 @@ def uses_guidance(sampler_id: str) -> bool:
     return cls.uses_guidance if cls is not None else True
 
 
-def guidance_note(sampler_id: str, guidance: float) -> str:
-    """What the guidance value does with this sampler, where it is not the usual; else ""."""
+def guidance_note(sampler_id: str, guidance: float, embedded: bool = False) -> str:
+    """What the guidance value does with this sampler (and a model that takes guidance as
+    an input, ``embedded``), where it is not the usual; else ""."""
+    if embedded:
+        return EMBEDDED_NOTE
     if not uses_guidance(sampler_id):
         return LCM_NOTE.format(sampler=SAMPLERS.get(sampler_id, sampler_id))
     if guidance <= 1.0:
@@ -223,6 +228,7 @@ class GenerationControls(QGroupBox):
         self.guidance.setValue(info.defaults.guidance)
         self.set_sampler(info.defaults.sampler)
         self.set_fast_decode(info.defaults.fast_decode)
+        self._update_guidance_note()  # the note also depends on the model
 
     # -- fast decode ---------------------------------------------------------------
 
@@ -252,7 +258,9 @@ class GenerationControls(QGroupBox):
     # -- guidance ------------------------------------------------------------------
 
     def _update_guidance_note(self) -> None:
-        note = guidance_note(self.sampler_id(), self.guidance.value())
+        info = self.model_info()
+        note = guidance_note(self.sampler_id(), self.guidance.value(),
+                             embedded=info is not None and info.guidance_embedding)
         self.guidance_note.setText(note)
         self.guidance_note.setVisible(bool(note))
         self.guidance.setAccessibleDescription(note)

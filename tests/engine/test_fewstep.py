@@ -157,3 +157,82 @@ def test_the_lcm_lora_is_recognised_by_its_hash(tmp_path: Path, monkeypatch) -> 
     sd_import.import_checkpoint(_base(tmp_path), out, name="lcm",
                                 loras=[sd_import.LoraSpec(lora, 1.0)])
     assert json.loads((out / "manifest.json").read_text())["defaults"]["sampler"] == "lcm"
+
+
+@pytest.mark.slow
+def test_guidance_embedding_matches_diffusers_lcm_time_embedding(tmp_path: Path) -> None:
+    """LCM-distilled UNets: our host-side guidance embedding + cond_proj, added to the
+    timestep embedding, then the UNet's own time MLP (linear_1, SiLU, linear_2), equals
+    diffusers' TimestepEmbedding(..., cond_proj_dim=256) fed by the LCM pipeline's
+    get_guidance_scale_embedding, for several timesteps and guidance scales."""
+    import subprocess
+
+    from benchmarks.import_fixture import ROOT, reference
+    from parasight_desktop.engine.safetensors_io import SafetensorsFile
+    from parasight_desktop.engine.timestep import GuidanceEmbedding, TimestepEmbedding
+
+    subprocess.run(["bash", str(ROOT / "benchmarks" / "ref_env.sh")], check=True)
+    reference("guidance-embedding", str(tmp_path), "--seed", "0")
+    w = SafetensorsFile(tmp_path / "weights.safetensors")
+    ref = np.load(tmp_path / "reference.npz")
+    guidance = GuidanceEmbedding(w.read("cond_proj.weight"))
+    timestep = TimestepEmbedding(dim=320)
+    worst = 0.0
+    for t, g, want in zip(ref["t"], ref["guidance"], ref["out"], strict=True):
+        x = timestep(np.array([t]))[0] + guidance(float(g))
+        h = x @ w.read("linear_1.weight").T + w.read("linear_1.bias")
+        h = h / (1 + np.exp(-h))  # SiLU
+        got = h @ w.read("linear_2.weight").T + w.read("linear_2.bias")
+        worst = max(worst, float(np.abs(got - want).max() / np.abs(want).max()))
+    print(f"\nguidance embedding vs diffusers: worst relative error {worst:.1e}")
+    # float32 sin/cos of arguments up to 7,000 (w = (8 - 1) * 1000): one ulp of exp() in
+    # either library moves the argument by ~4e-4, which is the size of what is left
+    assert worst < 2e-4
+
+
+def test_an_lcm_distilled_folder_keeps_its_guidance_projection(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    from tests.engine.test_checkpoint import _diffusers_folder
+    from tests.ui.test_import_dialog import ImportWorker
+
+    folder = _diffusers_folder(tmp_path / "lcm-dreamshaper", {
+        "decoder.conv_in.weight": np.zeros((512, 4, 3, 3), np.float32)})
+    unet = folder / "unet" / "diffusion_pytorch_model.safetensors"
+    from safetensors.numpy import load_file
+
+    tensors = load_file(str(unet))
+    projection = np.random.default_rng(2).standard_normal((320, 256)).astype(np.float32)
+    save_file({**tensors, "time_embedding.cond_proj.weight": projection}, str(unet))
+    plan = sd_import.inspect_checkpoint(folder)
+    assert plan.guidance_embedding
+    monkeypatch.setattr(sd_convert, "_run_job", ImportWorker())
+    out = tmp_path / "models" / "lcm-dreamshaper"
+    sd_import.import_checkpoint(folder, out, name="lcm-dreamshaper")
+    data = json.loads((out / "manifest.json").read_text())
+    assert data["defaults"] == {"steps": 4, "guidance": 8.0, "sampler": "lcm",
+                                "fast_decode": True}
+    stored = np.load(out / data["guidance_embedding"]["file"], allow_pickle=False)
+    np.testing.assert_array_equal(stored, projection)
+    assert data["files"]["guidance_projection.npy"]["size"] == (
+        out / "guidance_projection.npy").stat().st_size
+
+
+def test_the_guidance_embedding_steers_an_lcm_model(tiny_model_dir: Path, tiny_store) -> None:
+    data = json.loads((tiny_model_dir / "manifest.json").read_text())
+    dim = data["timestep_embedding"]["dim"]
+    path = tiny_model_dir / "guidance_projection.npy"
+    np.save(path, np.random.default_rng(0).standard_normal((dim, 256)).astype(np.float32),
+            allow_pickle=False)
+    from parasight_desktop.engine.fileio import sha256_file
+
+    data["files"][path.name] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+    data["guidance_embedding"] = {"file": path.name, "dim": 256}
+    (tiny_model_dir / "manifest.json").write_text(json.dumps(data))
+    engine = Engine(tiny_store, threads=2)
+
+    def image(g: float) -> np.ndarray:
+        return engine.generate(GenerationRequest("a blob", seed=2, steps=2, guidance=g,
+                                                 sampler="lcm")).image
+
+    assert not np.array_equal(image(1.0), image(8.0))  # LCM ignores guidance, the embedding not
+    np.testing.assert_array_equal(image(8.0), image(8.0))

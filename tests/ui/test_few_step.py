@@ -156,3 +156,11 @@ def test_a_small_preview_fills_the_area_of_the_final_image(  # type: ignore[no-u
     view.set_preview(half, 128, 128)
     assert view.sceneRect() == final_rect and view.zoom() == pytest.approx(final_zoom)
     assert view.has_pixmap()
+
+
+def test_a_model_with_a_guidance_embedding_says_guidance_steers_it() -> None:
+    from parasight_desktop.ui.controls import EMBEDDED_NOTE, guidance_note
+
+    assert guidance_note("lcm", 8.0, embedded=True) == EMBEDDED_NOTE
+    assert "ignores guidance" in guidance_note("lcm", 8.0)
+    assert guidance_note("dpmpp-2m", 7.5) == ""
