@@ -25,7 +25,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,37 +32,19 @@ from typing import Any
 import numpy as np
 import pytest
 
+from benchmarks.import_fixture import CACHE, reference, reference_loras, reference_model
+
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
-CACHE = ROOT / ".cache" / "import-parity"
-REF_PY = ROOT / ".cache" / "ref-venv" / "bin" / "python"
 PROMPT = "a big glowing green serpent in the lake at night"
-SEED, STEPS, GUIDANCE, STRENGTH = 77, 4, 7.5, 0.8
-NAMES = {"sd1": "imported-sd15-random-fp32", "sd2": "imported-sd21base-random-fp32"}
+SEED, GUIDANCE, STRENGTH = 77, 7.5, 0.8
+NAMES = {"sd1": "imported-sd15-lora-random-fp32", "sd2": "imported-sd21base-random-fp32"}
 FAMILIES = [
     "sd1",
     pytest.param("sd2", marks=pytest.mark.skipif(
         not os.environ.get("PARASIGHT_SD2_PARITY"),
         reason="SD 2.x parity runs in 'make parity-sd2' (another 15 minutes)")),
 ]
-
-
-def reference(*args: str) -> None:
-    """Run benchmarks/import_reference.py in the reference environment."""
-    subprocess.run([str(REF_PY), str(ROOT / "benchmarks" / "import_reference.py"), *args],
-                   check=True, cwd=ROOT)
-
-
-def reference_model(family: str) -> Path:
-    """The reference model of ``family`` (made once; cached)."""
-    subprocess.run(["bash", str(ROOT / "benchmarks" / "ref_env.sh")], check=True)
-    out = CACHE / family
-    done = out / "roundtrip.json"
-    if not (done.is_file() and json.loads(done.read_text()).get("exact")
-            and (out / "model.safetensors").is_file()):
-        reference("make-models", str(out), "--family", family, "--seed", "0")
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +71,8 @@ def _weights(source: Path, work: Path) -> dict[str, dict[str, np.ndarray]]:
            "prediction": None, "height": 512, "width": 512, "work_dir": str(work)}
     result = sd_convert._run_job(job, work, None, work / "log.txt")
     assert result.peak_rss_bytes <= 12 * 2**30
+    record(f"weights-{source.name}", seconds=result.seconds,
+           peak_gib=result.peak_rss_bytes / 2**30)
     print(f"\nweights job from {source.name}: {result.seconds:.0f} s, peak "
           f"{result.peak_rss_bytes / 2**30:.2f} GiB, {result.n_parts} weights set")
     out: dict[str, dict[str, np.ndarray]] = {}
@@ -119,8 +102,28 @@ def test_both_layouts_import_to_the_same_keras_weights(sd1: Path, tmp_path: Path
     assert sum(len(v) for v in single.values()) > 1000
 
 
+def record(key: str, **values: Any) -> None:
+    """Keep a figure in CACHE/results.json (make test runs pytest without -s; the docs
+    quote these)."""
+    path = CACHE / "results.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data[key] = values
+    path.write_text(json.dumps(data, indent=1))
+
+
+def lora_for(family: str) -> list[Any]:
+    """SD 1.x is imported with the reference kohya LoRA merged at STRENGTH (diffusers gets
+    the same LoRA fused), so one conversion checks mapping and merge together."""
+    from parasight_desktop.engine.sd_import import LoraSpec
+
+    if family != "sd1":
+        return []
+    return [LoraSpec(reference_loras(family, STRENGTH) / "kohya.safetensors", STRENGTH)]
+
+
 def imported(family: str, ref: Path) -> Path:
-    """The reference single file imported at fp32 (once; cached while the file is the same)."""
+    """The reference single file imported at fp32 (once; cached while the files are the
+    same)."""
     from parasight_desktop.engine.fileio import sha256_file
     from parasight_desktop.engine.manifest import load_manifest
     from parasight_desktop.engine.sd_convert import is_current_conversion
@@ -128,21 +131,38 @@ def imported(family: str, ref: Path) -> Path:
 
     out = CACHE / NAMES[family]
     source = ref / "model.safetensors"
-    if is_current_conversion(out, "fp32") and load_manifest(out).identity.get(
-            "sha256") == sha256_file(source):
-        return out
-    import_checkpoint(source, out, name=NAMES[family], precision="fp32",
+    loras = lora_for(family)
+    if is_current_conversion(out, "fp32"):
+        ident = load_manifest(out).identity
+        if ident.get("sha256") == sha256_file(source) and [
+                (lo["sha256"], lo["strength"]) for lo in ident.get("loras", [])] == [
+                (sha256_file(lo.path), lo.strength) for lo in loras]:
+            return out
+    import_checkpoint(source, out, name=NAMES[family], precision="fp32", loras=loras,
                       prediction="epsilon" if family == "sd2" else None,
                       on_progress=lambda p: print(f"[{p.index}/{p.total}] {p.job}: "
                                                   f"{p.status}", file=sys.stderr))
     return out
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_imported_checkpoint_generates_diffusers_image(family: str, tmp_path: Path) -> None:
+#: (family, sampler, steps, guidance): DPM++ 2M with guidance for both families, and the
+#: few-step settings: LCM at guidance 1 (the LCM-LoRA's), SD-Turbo's trailing Euler, one
+#: step at guidance 0 (both without an unconditional pass).
+CASES = [
+    pytest.param("sd1", "dpmpp-2m", 4, GUIDANCE, id="sd1-dpmpp-2m"),
+    pytest.param("sd1", "lcm", 4, 1.0, id="sd1-lcm"),
+    *[pytest.param(*c, id=f"sd2-{c[1]}", marks=FAMILIES[1].marks)
+      for c in (("sd2", "dpmpp-2m", 4, GUIDANCE), ("sd2", "euler-trailing", 1, 0.0))],
+]
+
+
+@pytest.mark.parametrize("family,sampler,steps,guidance", CASES)
+def test_imported_checkpoint_generates_diffusers_image(family: str, sampler: str, steps: int,
+                                                       guidance: float, tmp_path: Path) -> None:
     from parasight_desktop.engine.converter import psnr
     from parasight_desktop.engine.fileio import sha256_file
     from parasight_desktop.engine.pipeline import Engine
+    from parasight_desktop.engine.sd_import import a1111_lora_hash
     from parasight_desktop.engine.store import ModelStore
     from parasight_desktop.engine.types import GenerationRequest
     from parasight_desktop.library.metadata import format_parameters
@@ -155,33 +175,46 @@ def test_imported_checkpoint_generates_diffusers_image(family: str, tmp_path: Pa
     for job, conv in manifest.extra["conversion"].items():
         assert conv["peak_rss_gib"] <= 12.0, (job, conv)
     engine = Engine(store)
-    ours = engine.generate(GenerationRequest(PROMPT, seed=SEED, steps=STEPS, guidance=GUIDANCE,
-                                             sampler="dpmpp-2m", model=name))
+    ours = engine.generate(GenerationRequest(PROMPT, seed=SEED, steps=steps, guidance=guidance,
+                                             sampler=sampler, model=name))
     our_latent = engine.pipeline(name).last_latent
     assert our_latent is not None
-    # What the PNG says: AUTOMATIC1111's Model hash of the file that was imported.
-    digest = sha256_file(sd / "model.safetensors")
-    assert f"Model hash: {digest[:10]}" in format_parameters(ours.settings)
-    for text, file in ((PROMPT, "tokens.npy"), ("", "uncond.npy")):
-        tokens = engine.tokenize(text)
+    # What the PNG says: AUTOMATIC1111's Model hash of the file that was imported, and its
+    # Lora hashes for what was merged.
+    text = format_parameters(ours.settings)
+    assert f"Model hash: {sha256_file(sd / 'model.safetensors')[:10]}" in text
+    for lora in lora_for(family):
+        assert f"Lora hashes: \"{lora.name}: {a1111_lora_hash(lora.path)}\"" in text
+    for prompt, file in ((PROMPT, "tokens.npy"), ("", "uncond.npy")):
+        tokens = engine.tokenize(prompt)
         ids = np.asarray([tokens.ids], np.int32)
         ids[0, tokens.n_tokens + 2:] = manifest.pad_token  # OpenCLIP pads with 0
         np.save(tmp_path / file, ids)
     noise = np.random.default_rng(SEED).standard_normal((64, 64, 4)).astype(np.float32)
     np.save(tmp_path / "latent.npy", noise[None])
+    # LCM's fresh noise between steps, drawn as the pipeline draws it
+    rng = np.random.default_rng([SEED, 1])
+    np.save(tmp_path / "noise.npy", np.stack([rng.standard_normal((1, 64, 64, 4)).astype(
+        np.float32) for _ in range(steps)]))
     del engine
     gc.collect()
 
+    extra = [arg for lo in lora_for(family)
+             for arg in ("--lora", str(lo.path), "--lora-scale", str(lo.strength))]
     reference("generate", str(sd), "--tokens", str(tmp_path / "tokens.npy"),
               "--uncond", str(tmp_path / "uncond.npy"), "--latent", str(tmp_path / "latent.npy"),
-              "--steps", str(STEPS), "--guidance", str(GUIDANCE), "--sampler", "dpmpp-2m",
-              "--out", str(tmp_path / "diffusers.npz"))
+              "--steps", str(steps), "--guidance", str(guidance), "--sampler", sampler,
+              "--noise", str(tmp_path / "noise.npy"), "--out", str(tmp_path / "diffusers.npz"),
+              *extra)
     theirs = np.load(tmp_path / "diffusers.npz")
     rel = float(np.linalg.norm(our_latent.reshape(theirs["latent"].shape) - theirs["latent"])
                 / np.linalg.norm(theirs["latent"]))
     image_psnr = psnr(theirs["image"], ours.image, peak=255.0)
-    print(f"\n{family} import parity fp32 vs diffusers: final latent relative error {rel:.2e}, "
+    print(f"\n{family} import{' + LoRA' if extra else ''} parity fp32 vs diffusers, {sampler} "
+          f"{steps} steps, guidance {guidance:g}: final latent relative error {rel:.2e}, "
           f"image PSNR {image_psnr:.1f} dB")
+    record(f"{family}-{sampler}", latent_rel_error=rel, image_psnr_db=image_psnr,
+           lora=bool(extra), steps=steps, guidance=guidance)
     assert float(np.std(theirs["image"])) > 5  # not a flat image
     assert image_psnr >= 35.0
 
@@ -192,10 +225,7 @@ def test_lora_merge_equals_diffusers_fuse_lora(sd1: Path, layout: str) -> None:
     from parasight_desktop.engine.lora import MergedWeights, read_lora
     from parasight_desktop.engine.safetensors_io import SafetensorsFile
 
-    lora_dir = sd1 / "lora"
-    if not (lora_dir / "lora.json").is_file():
-        reference("lora", str(sd1), "--out", str(lora_dir), "--seed", "0",
-                  "--strength", str(STRENGTH))
+    lora_dir = reference_loras("sd1", STRENGTH)
     ck = open_checkpoint(sd1 / "diffusers")
     lora = read_lora(lora_dir / f"{layout}.safetensors", STRENGTH, ck)
     merged = MergedWeights(ck, [lora])
@@ -219,6 +249,7 @@ def test_lora_merge_equals_diffusers_fuse_lora(sd1: Path, layout: str) -> None:
             kinds["conv3x3" if got.shape[-1] == 3 else "conv1x1"] += 1
         else:
             kinds["linear"] += 1
+    record(f"lora-{layout}", tensors=len(fused), worst_relative=worst, kinds=kinds)
     print(f"\n{layout}: {len(fused)} merged tensors equal diffusers' fused ones (worst "
           f"{worst:.1e} of the tensor's largest value); by kind {kinds}")
     assert all(kinds.values()), kinds
