@@ -431,6 +431,18 @@ def _run_job(job: dict[str, Any], work: Path, cancel: threading.Event | None,
     return PartResult(**data)
 
 
+def load_state(path: Path, key: dict[str, Any], **fresh: Any) -> dict[str, Any]:
+    """A resumable job's state file: what it holds if it was made for ``key`` (the same
+    inputs and settings), else a fresh state ``{"key": key, **fresh}``."""
+    state: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            state = {}
+    return state if state.get("key") == key else {"key": key, **fresh}
+
+
 def check_conversion_possible() -> None:
     """Fail at once, saying where conversion works, where no worker could import TensorFlow.
 
@@ -513,14 +525,7 @@ def convert_stable_diffusion(
            "precision": precision, "height": height, "width": width, "max_params": max_params,
            "batch": batch, "lean_attention": lean_attention,
            "token_downsample": token_downsample, "family": family}
-    state: dict[str, Any] = {}
-    if state_file.is_file():
-        try:
-            state = json.loads(state_file.read_text(encoding="utf-8"))
-        except ValueError:
-            state = {}
-    if state.get("key") != key:
-        state = {"key": key, "done": {}}
+    state = load_state(state_file, key, done={})
     done: dict[str, dict[str, Any]] = state["done"]
     base = {"sources": {r: str(p) for r, p in sources.items()}, "height": height,
             "width": width, "precision": precision, "out_dir": str(stage),

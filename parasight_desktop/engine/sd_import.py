@@ -317,14 +317,7 @@ def import_checkpoint(
            "prediction": prediction, "height": height, "width": width,
            "sizes": [_size(source), _size(vae) if vae else 0,
                      *[_size(Path(s.path)) for s in loras]]}
-    state: dict[str, Any] = {}
-    if state_file.is_file():
-        try:
-            state = json.loads(state_file.read_text(encoding="utf-8"))
-        except ValueError:
-            state = {}
-    if state.get("key") != key:
-        state = {"key": key}
+    state = sd_convert.load_state(state_file, key)
 
     def save_state() -> None:
         atomic_write_bytes(state_file, json.dumps(state, indent=1).encode())
