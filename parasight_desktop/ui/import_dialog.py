@@ -1,25 +1,31 @@
 """The "Bring your own model" dialog: a Stable Diffusion 1.x / 2.x checkpoint, its VAE and
-LoRAs, checked as they are chosen.
+LoRAs, checked as they are chosen; what kind of model it is (ordinary, LCM, SD-Turbo) and
+whether TAESD is added as its fast decoder.
 
 Every change of the files asks :func:`engine.sd_import.inspect_checkpoint` again (headers
 only, quick), so a refusal (a pickle, SDXL, an inpainting model, a LoRA made for another
 model) is shown at once as the engine's sentence, and Import stays off until the files
-can be imported. The dialog only gathers an :class:`ImportRequest`; the Models dialog
-runs it on its models thread.
+can be imported. A LoRA is hashed once, when it is added (off the GUI thread: a 135 MB
+file takes 0.1 s from the cache and longer from a cold disk), so that the LCM-LoRA sets
+the kind to LCM by itself. The dialog only gathers an :class:`ImportRequest`; the Models
+dialog runs it on its models thread.
 """
 
 from __future__ import annotations
 
 import functools
 import html
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -39,9 +45,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..engine import catalog, sd_import
 from ..engine.download import format_bytes
 from ..engine.errors import InputError, PredictionUnknownError
+from ..engine.fileio import sha256_file
+from ..engine.sd_convert import SD_DEFAULTS
 from ..engine.sd_import import (
+    FEW_STEP_DEFAULTS,
     ImportPlan,
     LoraSpec,
     check_model_name,
@@ -54,6 +64,27 @@ ERROR_STYLE = ("background: rgba(220, 50, 47, 40); border: 1px solid rgb(220, 50
                "border-radius: 3px; padding: 6px;")
 SAFETENSORS_FILTER = "Safetensors files (*.safetensors);;All files (*)"
 LORA_STRENGTH = (-2.0, 2.0, 0.05)  # minimum, maximum, step
+#: The model kinds offered, as ``import_checkpoint(few_step=...)`` takes them.
+KINDS: tuple[tuple[str | None, str], ...] = (
+    (None, "Ordinary (many steps)"),
+    ("lcm", "LCM (4 steps, e.g. with the LCM-LoRA)"),
+    ("turbo", "SD-Turbo (1 step)"),
+)
+TAESD_TIP = ("TAESD, a tiny stand-in for the image decoder: a 512x512 image decodes in about "
+             "0.3 s instead of several seconds, and every step can show a decoded preview. "
+             "Slightly softer; the full decoder stays in the model too.")
+_HASH_POLL_MS = 30
+# One thread hashes LoRAs for every import dialog: a LoRA is read once, when it is added.
+_hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parasight-lora-hash")
+
+
+def describe_defaults(kind: str | None) -> str:
+    """``4 steps, guidance 1, the lcm sampler``: the settings a model of ``kind`` starts
+    with (``None``: an ordinary model)."""
+    d = FEW_STEP_DEFAULTS[kind] if kind else SD_DEFAULTS
+    steps = d["steps"]
+    return (f"{steps} step{'s' if steps != 1 else ''}, guidance {d['guidance']:g}, "
+            f"the {d['sampler']} sampler")
 
 
 @dataclass(frozen=True)
@@ -67,6 +98,8 @@ class ImportRequest:
     loras: tuple[LoraSpec, ...]
     prediction: str | None
     plan: ImportPlan
+    few_step: str | None = None  # "lcm" or "turbo": the model's default settings
+    taesd: Path | None = None  # TAESD's decoder file, added as the fast decoder
 
     @property
     def display_name(self) -> str:
@@ -118,9 +151,15 @@ class ImportModelDialog(QDialog):
         self._source: Path | None = None
         self._vae: Path | None = None
         self._loras: list[tuple[Path, QDoubleSpinBox]] = []
+        self._hashes: dict[Path, Future[str]] = {}  # each LoRA's sha256, as it is read
+        self._kind_from_lora = False  # the kind was set by a LoRA, not by the person
         self._name_edited = False
+        self._taesd: Path | None = catalog.downloaded_path("taesd", "decoder")
+        self._hash_timer = QTimer(self)
+        self._hash_timer.setInterval(_HASH_POLL_MS)
+        self._hash_timer.timeout.connect(self._check_hashes)
         self._build(tradeoffs, default_precision)
-        self.resize(720, 660)  # room for the wrapped trade-offs and notes, which a
+        self.resize(720, 720)  # room for the wrapped trade-offs and notes, which a
         # height-for-width layout would otherwise squeeze at the dialog's first size
         if source is not None:
             self.set_source(source)
@@ -230,7 +269,46 @@ class ImportModelDialog(QDialog):
         name_row = QHBoxLayout()
         name_row.addWidget(QLabel("Install as:"))
         name_row.addWidget(self.name_edit, 1)
+
+        # 4. What kind of model it is (its default settings), and the fast decoder.
+        self.kind_combo = QComboBox()
+        self.kind_combo.setObjectName("importKind")
+        self.kind_combo.setAccessibleName("Model kind")
+        for kind, text in KINDS:
+            self.kind_combo.addItem(text, kind)
+        self.kind_combo.activated.connect(self._on_kind_chosen)
+        self.kind_note = QLabel()
+        self.kind_note.setObjectName("importKindNote")
+        self.kind_note.setWordWrap(True)
+        kind_row = QHBoxLayout()
+        kind_label = QLabel("Model &kind:")
+        kind_label.setBuddy(self.kind_combo)
+        kind_row.addWidget(kind_label)
+        kind_row.addWidget(self.kind_combo, 1)
+        self.taesd_box = QCheckBox("Add TAESD (fast decoder)")
+        self.taesd_box.setObjectName("addTaesd")
+        self.taesd_box.setToolTip(TAESD_TIP)
+        self.taesd_box.setEnabled(self._taesd is not None)
+        self.taesd_box.setChecked(self._taesd is not None)
+        self.taesd_box.toggled.connect(lambda *_: self._update())
+        self.taesd_button = QPushButton("Choose file\u2026")
+        self.taesd_button.setObjectName("chooseTaesd")
+        self.taesd_button.setToolTip("Choose a taesd_decoder.safetensors (its encoder is "
+                                     "taken from beside it if it is there)")
+        self.taesd_button.clicked.connect(self.choose_taesd)
+        self.taesd_note = QLabel()
+        self.taesd_note.setObjectName("importTaesdNote")
+        self.taesd_note.setWordWrap(True)
+        taesd_row = QHBoxLayout()
+        taesd_row.addWidget(self.taesd_box)
+        taesd_row.addWidget(self.taesd_button)
+        taesd_row.addStretch(1)
+
         out_layout = QVBoxLayout(out_box)
+        out_layout.addLayout(kind_row)
+        out_layout.addWidget(self.kind_note)
+        out_layout.addLayout(taesd_row)
+        out_layout.addWidget(self.taesd_note)
         out_layout.addWidget(QLabel("Precision:"))
         out_layout.addLayout(grid)
         out_layout.addLayout(name_row)
@@ -294,13 +372,38 @@ class ImportModelDialog(QDialog):
     def name(self) -> str:
         return self.name_edit.text().strip()
 
+    def few_step(self) -> str | None:
+        """The kind chosen, as ``import_checkpoint(few_step=...)`` takes it."""
+        kind = self.kind_combo.currentData()
+        return str(kind) if kind else None
+
+    def set_few_step(self, kind: str | None) -> None:
+        """Choose the kind as the person would."""
+        self.kind_combo.setCurrentIndex(self.kind_combo.findData(kind))
+        self._on_kind_chosen()
+
+    def taesd(self) -> Path | None:
+        """TAESD's decoder file when it is to be added, else None."""
+        return self._taesd if self.taesd_box.isChecked() else None
+
+    def set_taesd(self, path: Path) -> None:
+        """Use ``path`` as TAESD's decoder (and add it)."""
+        self._taesd = Path(path)
+        self.taesd_box.setEnabled(True)
+        self.taesd_box.setChecked(True)
+        self._update()
+
+    def hashing(self) -> bool:
+        """Whether a LoRA added is still being read (the kind may yet change)."""
+        return any(not f.done() for f in self._hashes.values())
+
     def request(self) -> ImportRequest | None:
         """The import as chosen, or None while it cannot be imported."""
         source, name = self._source, self.name()
         if self.plan is None or source is None or not usable_name(name):
             return None
         return ImportRequest(source, name, self.precision(), self._vae, self.loras(),
-                             self.plan.prediction, self.plan)
+                             self.plan.prediction, self.plan, self.few_step(), self.taesd())
 
     def set_source(self, path: Path) -> None:
         """A new checkpoint: its name suggested (unless typed), its prediction asked anew."""
@@ -334,6 +437,9 @@ class ImportModelDialog(QDialog):
         self.lora_table.insertRow(row)
         self.lora_table.setCellWidget(row, 2, spin)
         self._loras.append((Path(path), spin))
+        if Path(path) not in self._hashes:
+            self._hashes[Path(path)] = _hasher.submit(sha256_file, Path(path))
+            self._hash_timer.start()
         self._inspect()
         self.lora_table.selectRow(row)  # what Remove takes away
         return spin
@@ -371,6 +477,13 @@ class ImportModelDialog(QDialog):
         if path:
             self.set_vae(Path(path))
 
+    def choose_taesd(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose TAESD's decoder", self._start_dir(),
+                                              "TAESD decoder (taesd_decoder.safetensors);;"
+                                              + SAFETENSORS_FILTER)
+        if path:
+            self.set_taesd(Path(path))
+
     def choose_lora(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Choose LoRAs", self._start_dir(),
                                                 SAFETENSORS_FILTER)
@@ -400,6 +513,7 @@ class ImportModelDialog(QDialog):
                             self.error = str(again)
         self.noise_box.setVisible(asks_prediction)
         self._show_loras()
+        self._update_kind()
         self._update()
 
     def _show_loras(self) -> None:
@@ -413,6 +527,66 @@ class ImportModelDialog(QDialog):
             n = changes.get(path)
             changed = "?" if n is None else f"{n} weight{'s' if n != 1 else ''}"
             self.lora_table.setItem(row, 1, _item(changed))
+
+    def _few_step_lora(self) -> str | None:
+        """The kind a LoRA now in the list makes (the LCM-LoRA: "lcm"), once it is hashed."""
+        for path, _ in self._loras:
+            future = self._hashes.get(path)
+            if future is not None and future.done() and future.exception() is None:
+                kind = sd_import.FEW_STEP_LORAS.get(future.result())
+                if kind:
+                    return kind
+        return None
+
+    def _check_hashes(self) -> None:
+        if not self.hashing():
+            self._hash_timer.stop()
+            self._update_kind()
+            self._update()
+
+    def _on_kind_chosen(self, *_: object) -> None:
+        self._kind_from_lora = False
+        self._update_kind()
+        self._update()
+
+    def _update_kind(self) -> None:
+        """Offer the kinds this model can be, choose one where the files say which."""
+        family = self.plan.family if self.plan is not None else None
+        model = self.kind_combo.model()
+        assert isinstance(model, QStandardItemModel)
+        distilled = self.plan is not None and self.plan.guidance_embedding
+        lora_kind = self._few_step_lora()
+        # The engine makes a model with the LCM-LoRA an LCM one unless told another kind,
+        # and an LCM-distilled one LCM whatever it is told: the choice shows what it does.
+        ordinary = model.item(self.kind_combo.findData(None))
+        ordinary.setEnabled(not lora_kind)
+        ordinary.setToolTip("The LCM-LoRA makes it an LCM model" if lora_kind else "")
+        turbo = model.item(self.kind_combo.findData("turbo"))
+        turbo.setEnabled(family != "sd1")
+        turbo.setToolTip("SD-Turbo is an SD 2.x model" if family == "sd1" else "")
+        kind = self.few_step()
+        if kind == "turbo" and family == "sd1":
+            kind = None
+        if distilled:
+            kind = "lcm"
+        elif lora_kind and kind is None:
+            kind, self._kind_from_lora = lora_kind, True
+        elif self._kind_from_lora and not lora_kind:
+            kind, self._kind_from_lora = None, False  # the LoRA that set it was removed
+        self.kind_combo.setCurrentIndex(self.kind_combo.findData(kind))
+        self.kind_combo.setEnabled(not distilled)
+        if distilled:
+            note = ("An LCM-distilled model (it takes guidance as an input): it starts at "
+                    f"{describe_defaults('lcm-distilled')}.")
+        elif kind is None:
+            note = f"Starts at {describe_defaults(None)}."
+        else:
+            note = f"Starts at {describe_defaults(kind)}, decoding with TAESD if it has it."
+            if kind == lora_kind:
+                note = "The LCM-LoRA makes it an LCM model: it " + note[0].lower() + note[1:]
+        if self.hashing():
+            note += " Reading the LoRAs\u2026"
+        self.kind_note.setText(note)
 
     def _on_name_edited(self, _text: str) -> None:
         self._name_edited = True
@@ -428,6 +602,13 @@ class ImportModelDialog(QDialog):
         self.error_label.setText(self.error)
         self.error_label.setVisible(bool(self.error))
         self.clear_vae_button.setEnabled(self._vae is not None)
+        if self._taesd is None:
+            self.taesd_note.setText("TAESD is not downloaded: download it in the Models "
+                                    "window, or choose its taesd_decoder.safetensors.")
+        else:
+            self.taesd_note.setText(f"From {e(str(self._taesd))}." if self.taesd_box.isChecked()
+                                    else "Not added: the model decodes with its own decoder "
+                                         "only.")
         self.remove_lora_button.setEnabled(bool(self.lora_table.selectedIndexes()))
         name = self.name()
         if not name:

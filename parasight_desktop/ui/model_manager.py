@@ -1,8 +1,8 @@
 """The Models dialog: what is installed, what can be downloaded, and making a model of it.
 
 It lists the installed models (the embedded one and the person's own) and the
-catalogue's downloadable ones; shows a catalogue model's licence and needs it accepted
-before downloading; downloads, converts and imports a person's own checkpoint (chosen,
+catalogue's downloadable ones, models and add-ons (a LoRA, TAESD); shows an entry's
+licence and needs it accepted before downloading; downloads, converts and imports a person's own checkpoint (chosen,
 or dropped on the dialog: see :mod:`.import_dialog`) on a background thread of its own
 (none touches a loaded model, so none waits behind a generation in the engine thread);
 and removes a person's model after asking. The engine does the work
@@ -95,6 +95,18 @@ SIZES = (
 ROLE_LABELS = {"text_encoder": "Text encoder", "diffusion_model": "Diffusion model (UNet)",
                "decoder": "Decoder"}
 _BAR_STEPS = 1000  # QProgressBar counts in ints: byte counts beyond 2 GB would overflow
+#: What a downloaded add-on is for, by its catalogue kind (a model is converted instead).
+ADDON_USE = {
+    "lora": ("Add it when importing an SD 1.x model, or run 'parasight models import FILE "
+             "--lora {name}'."),
+    "decoder": ("It is added by itself to models you import from now on; to add it to a "
+                "model already installed, run 'parasight models add-taesd MODEL'."),
+}
+
+
+def addon_use(entry: CatalogEntry) -> str:
+    """What a downloaded add-on is for, in a sentence ("" for a model)."""
+    return ADDON_USE.get(entry.kind, "").format(name=entry.name)
 
 
 def precision_tradeoffs() -> dict[str, str]:
@@ -549,8 +561,11 @@ class ModelManagerDialog(QDialog):
         box.addWidget(self.optional_box)
         box.addLayout(row)
 
-        # 2. Convert: precision (with its trade-offs) and size, from downloads or own files.
-        convert_box = QGroupBox("Convert for ParaSight (TensorFlow Lite)")
+        # 2. An add-on: what it is for, in place of converting it.
+        self.addon_note = self._wrapping_label("addonNote")
+
+        # 3. Convert: precision (with its trade-offs) and size, from downloads or own files.
+        self.convert_box = convert_box = QGroupBox("Convert for ParaSight (TensorFlow Lite)")
         self.precision_group = QButtonGroup(self)
         self.precision_buttons: dict[str, QRadioButton] = {}
         grid = QGridLayout()
@@ -615,6 +630,7 @@ class ModelManagerDialog(QDialog):
         layout.addWidget(self.entry_title)
         layout.addWidget(self.entry_info)
         layout.addWidget(download_box, 1)
+        layout.addWidget(self.addon_note)
         layout.addWidget(convert_box)
         return page
 
@@ -674,7 +690,7 @@ class ModelManagerDialog(QDialog):
         if not infos:
             QTreeWidgetItem(installed, ["No model is installed."]).setDisabled(True)
         available = QTreeWidgetItem(self.tree, ["Available to download"])
-        for entry in catalog.CATALOG.values():
+        for entry in catalog.all_entries():
             approx = entry.approx_bytes()
             item = QTreeWidgetItem(available, [
                 entry.display_name, f"\u2248{format_bytes(approx)}" if approx else "?",
@@ -725,7 +741,7 @@ class ModelManagerDialog(QDialog):
         key = self._selected_key()
         if key is None or key[0] != _CATALOGUE:
             return None
-        return catalog.CATALOG.get(key[1])
+        return catalog.CATALOG.get(key[1]) or catalog.ADDONS.get(key[1])
 
     def selected_model(self) -> ModelInfo | None:
         key = self._selected_key()
@@ -825,6 +841,9 @@ class ModelManagerDialog(QDialog):
             index = self.size_combo.findData(f"{entry.width}x{entry.height}")
             self.size_combo.setCurrentIndex(max(index, 0))
         self._entry_shown = entry.name
+        self.convert_box.setVisible(entry.is_model)  # an add-on is never converted alone
+        self.addon_note.setVisible(not entry.is_model)
+        self.addon_note.setText(f"<b>How it is used:</b> {e(addon_use(entry))}")
         self._updateinstall_name()
 
     def precision(self) -> str:
@@ -859,7 +878,8 @@ class ModelManagerDialog(QDialog):
         busy = self.jobs.is_busy()
         entry, info = self.selected_entry(), self.selected_model()
         self.remove_button.setEnabled(not busy and info is not None and not info.builtin)
-        can_convert = not busy and not self.conversion_blocker and entry is not None
+        can_convert = (not busy and not self.conversion_blocker and entry is not None
+                       and entry.is_model)
         self.download_button.setEnabled(not busy and entry is not None
                                         and self.accept_box.isChecked())
         self.convert_button.setEnabled(can_convert and entry is not None
@@ -870,8 +890,8 @@ class ModelManagerDialog(QDialog):
         if entry is not None and not self.accept_box.isChecked():
             self.download_button.setToolTip("Read the licence and accept it first")
         else:
-            self.download_button.setToolTip("Download the model's files (a stopped download "
-                                            "resumes where it stopped)")
+            self.download_button.setToolTip("Download its files (a stopped download resumes "
+                                            "where it stopped)")
 
     # ================================================================ commands
 
@@ -895,7 +915,7 @@ class ModelManagerDialog(QDialog):
     def convert_downloaded(self) -> ModelJob | None:
         """Convert the selected catalogue model's downloaded files."""
         entry = self.selected_entry()
-        if entry is None:
+        if entry is None or not entry.is_model:
             return None
         sources = self._downloaded_sources(entry)
         if sources is None:
@@ -907,7 +927,7 @@ class ModelManagerDialog(QDialog):
 
     def ask_import(self) -> ImportKerasDialog | None:
         entry = self.selected_entry()
-        if entry is None:
+        if entry is None or not entry.is_model:
             return None
         dialog = ImportKerasDialog(entry, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -961,7 +981,8 @@ class ModelManagerDialog(QDialog):
         work = functools.partial(
             sd_import.import_checkpoint, request.source, out, name=name,
             display_name=request.display_name, precision=request.precision, vae=request.vae,
-            loras=request.loras, prediction=request.prediction)
+            loras=request.loras, prediction=request.prediction, few_step=request.few_step,
+            taesd=request.taesd)
         return self._start(ModelJob("import", name, f"importing {request.display_name}", work))
 
     def convert(self, entry: CatalogEntry, sources: dict[str, Path]) -> ModelJob | None:
@@ -1105,11 +1126,13 @@ class ModelManagerDialog(QDialog):
 
     def _on_finished(self, job: ModelJob, result: object) -> None:
         if job.kind == "download":
-            entry = catalog.CATALOG.get(job.name)
+            entry = catalog.CATALOG.get(job.name) or catalog.ADDONS.get(job.name)
             shown = entry.display_name if entry is not None else job.name
             text = (f"{shown} is downloaded to {downloads_dir(job.name)}. Next, choose a "
                     "precision and size and press Convert.")
-            if self.conversion_blocker:
+            if entry is not None and not entry.is_model:
+                text = f"{shown} is downloaded to {downloads_dir(job.name)}. {addon_use(entry)}"
+            elif self.conversion_blocker:
                 text = f"{shown} is downloaded to {downloads_dir(job.name)}. " \
                        + self.conversion_blocker
             self.messages.show_message(text, INFO)

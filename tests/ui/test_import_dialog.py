@@ -5,6 +5,7 @@ writes real files in place of the TensorFlow process, as test_model_manager.py d
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,10 +17,12 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 from safetensors.numpy import save_file
 
-from parasight_desktop.engine import sd_convert
+from parasight_desktop.engine import sd_convert, sd_import, taesd
 from parasight_desktop.engine.errors import CancelledError
+from parasight_desktop.engine.fileio import sha256_file
 from parasight_desktop.engine.manifest import load_manifest
 from parasight_desktop.engine.store import ModelStore, user_models_dir
+from parasight_desktop.ui import import_dialog
 from parasight_desktop.ui.import_dialog import ImportModelDialog
 from parasight_desktop.ui.message_bar import INFO, WARNING
 from parasight_desktop.ui.model_manager import ModelManagerDialog, precision_tradeoffs
@@ -148,6 +151,21 @@ def parts_log(dialog: ModelManagerDialog) -> list[str]:
     return [dialog.parts_log.item(i).text() for i in range(dialog.parts_log.count())]
 
 
+def kinds_offered(dialog: ImportModelDialog) -> list[str | None]:
+    """The model kinds the kind choice lets a person pick now."""
+    model = dialog.kind_combo.model()
+    return [dialog.kind_combo.itemData(i) for i in range(dialog.kind_combo.count())
+            if model.item(i).isEnabled()]
+
+
+@pytest.fixture
+def lcm_lora(files, monkeypatch) -> Path:  # type: ignore[no-untyped-def]
+    """A LoRA the engine takes for the LCM-LoRA (by its sha256, as it knows the real one)."""
+    path = write_lora(files["lora"].with_name("pytorch_lora_weights.safetensors"), rank=8)
+    monkeypatch.setattr(sd_import, "FEW_STEP_LORAS", {sha256_file(path): "lcm"})
+    return path
+
+
 # ---------------------------------------------------------------- choosing
 
 
@@ -255,6 +273,103 @@ def test_dropping_a_safetensors_file_opens_the_import_dialog(qtbot, make_dialog,
     opened.reject()
 
 
+# ---------------------------------------------------------------- model kind and TAESD
+
+
+def test_the_model_kind_offers_sd_turbo_only_for_sd2_and_states_the_defaults(  # type: ignore[no-untyped-def]
+        picker, files) -> None:
+    dialog = picker(files["sd1"])
+    assert dialog.kind_combo.isVisible() and dialog.kind_combo.isEnabled()
+    assert dialog.kind_combo.currentText() == "Ordinary (many steps)"
+    assert dialog.few_step() is None and dialog.request().few_step is None
+    assert kinds_offered(dialog) == [None, "lcm"]  # SD-Turbo is an SD 2.x model
+    assert dialog.kind_note.text() == "Starts at 12 steps, guidance 7.5, the dpmpp-2m sampler."
+    dialog.set_few_step("lcm")
+    assert dialog.kind_combo.currentText() == "LCM (4 steps, e.g. with the LCM-LoRA)"
+    assert "Starts at 4 steps, guidance 1, the lcm sampler" in dialog.kind_note.text()
+    assert dialog.request().few_step == "lcm"
+
+    dialog.set_source(files["sd2"])
+    dialog.noise_box.click()
+    assert kinds_offered(dialog) == [None, "lcm", "turbo"]
+    assert dialog.few_step() == "lcm"  # the person's choice is kept
+    dialog.set_few_step("turbo")
+    assert dialog.kind_combo.currentText() == "SD-Turbo (1 step)"
+    assert "Starts at 1 step, guidance 0, the euler-trailing sampler" in dialog.kind_note.text()
+    assert dialog.request().few_step == "turbo"
+    dialog.set_source(files["sd1"])  # not an SD-Turbo: back to an ordinary model
+    assert dialog.few_step() is None and kinds_offered(dialog) == [None, "lcm"]
+
+
+def test_the_lcm_lora_makes_it_an_lcm_model_by_itself(  # type: ignore[no-untyped-def]
+        qtbot, picker, files, lcm_lora) -> None:
+    dialog = picker(files["sd1"])
+    dialog.add_lora(files["lora"])  # an ordinary LoRA changes nothing
+    qtbot.waitUntil(lambda: not dialog.hashing(), timeout=TIMEOUT_MS)
+    qtbot.wait(100)
+    assert dialog.few_step() is None
+    dialog.add_lora(lcm_lora)
+    qtbot.waitUntil(lambda: dialog.few_step() == "lcm", timeout=TIMEOUT_MS)
+    assert dialog.request().few_step == "lcm"
+    assert dialog.kind_note.text().startswith("The LCM-LoRA makes it an LCM model: it starts "
+                                              "at 4 steps, guidance 1, the lcm sampler")
+    assert kinds_offered(dialog) == ["lcm"]  # the engine would make "Ordinary" LCM anyway
+    dialog.remove_lora(1)  # the LoRA that chose it gone: back to what it was
+    assert dialog.few_step() is None and kinds_offered(dialog) == [None, "lcm"]
+
+
+def test_a_lora_is_hashed_once_and_off_the_gui_thread(  # type: ignore[no-untyped-def]
+        qtbot, picker, files, lcm_lora, monkeypatch) -> None:
+    hashed: list[tuple[str, bool]] = []
+
+    def sha256_recorded(path: Path) -> str:
+        hashed.append((Path(path).name, threading.current_thread() is threading.main_thread()))
+        return sha256_file(path)
+
+    monkeypatch.setattr(import_dialog, "sha256_file", sha256_recorded)
+    dialog = picker(files["sd1"])
+    dialog.add_lora(lcm_lora)
+    qtbot.waitUntil(lambda: dialog.few_step() == "lcm", timeout=TIMEOUT_MS)
+    assert not dialog.hashing() and "Reading the LoRAs" not in dialog.kind_note.text()
+    dialog.set_vae(None)  # the files are inspected again, the LoRA is not read again
+    dialog.precision_buttons["fp16"].click()
+    assert hashed == [("pytorch_lora_weights.safetensors", False)]
+
+
+def test_an_lcm_distilled_model_is_said_to_be_one(picker, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.engine.test_checkpoint import _diffusers_folder
+
+    folder = _diffusers_folder(tmp_path / "lcm-dreamshaper", {
+        "decoder.conv_in.weight": np.zeros((512, 4, 3, 3), np.float32)})
+    unet = folder / "unet" / "diffusion_pytorch_model.safetensors"
+    from safetensors.numpy import load_file
+
+    save_file({**load_file(str(unet)),
+               "time_embedding.cond_proj.weight": np.zeros((320, 256), np.float32)}, str(unet))
+    dialog = picker(folder)
+    assert dialog.plan is not None and dialog.plan.guidance_embedding
+    assert dialog.few_step() == "lcm" and not dialog.kind_combo.isEnabled()
+    assert dialog.kind_note.text() == ("An LCM-distilled model (it takes guidance as an "
+                                       "input): it starts at 4 steps, guidance 8, the lcm "
+                                       "sampler.")
+
+
+def test_taesd_is_off_until_it_is_downloaded_or_chosen(picker, files, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    dialog = picker(files["sd1"])
+    assert "0.3 s" in dialog.taesd_box.toolTip() and "preview" in dialog.taesd_box.toolTip()
+    assert not dialog.taesd_box.isEnabled() and not dialog.taesd_box.isChecked()
+    assert "TAESD is not downloaded" in dialog.taesd_note.text()
+    assert dialog.taesd_button.isVisible() and dialog.taesd_button.isEnabled()
+    assert dialog.request().taesd is None
+    decoder = tmp_path / "taesd_decoder.safetensors"
+    decoder.write_bytes(b"")
+    dialog.set_taesd(decoder)  # as "Choose file..." does
+    assert dialog.taesd_box.isEnabled() and dialog.taesd_box.isChecked()
+    assert dialog.request().taesd == decoder and str(decoder) in dialog.taesd_note.text()
+    dialog.taesd_box.click()
+    assert dialog.request().taesd is None and "Not added" in dialog.taesd_note.text()
+
+
 # ---------------------------------------------------------------- importing
 
 
@@ -309,6 +424,32 @@ def test_an_sd2_import_passes_its_prediction(qtbot, make_dialog, files, monkeypa
         click(qtbot, chooser.import_button)
     assert worker.jobs["weights"]["prediction"] == "epsilon"
     assert load_manifest(user_models_dir() / "sd21-base").extra["family"] == "sd2"
+
+
+def test_an_sd_turbo_import_with_taesd_passes_both(  # type: ignore[no-untyped-def]
+        qtbot, make_dialog, files, monkeypatch, tmp_path) -> None:
+    worker = ImportWorker()
+    monkeypatch.setattr(sd_convert, "_run_job", worker)
+    attached: list[tuple[Path, str]] = []
+
+    def attach(folder, decoder, encoder=None, precision="int8"):  # type: ignore[no-untyped-def]
+        # TAESD's conversion needs TensorFlow: recorded here, tested in tests/engine
+        attached.append((Path(decoder), precision))
+        return {}
+
+    monkeypatch.setattr(taesd, "attach_taesd", attach)
+    decoder = tmp_path / "taesd_decoder.safetensors"
+    decoder.write_bytes(b"")
+    dialog = make_dialog()
+    chooser = dialog.ask_import_model(files["sd2"])
+    chooser.noise_box.click()
+    chooser.set_few_step("turbo")
+    chooser.set_taesd(decoder)
+    with qtbot.waitSignal(dialog.models_changed, timeout=TIMEOUT_MS):
+        click(qtbot, chooser.import_button)
+    assert attached == [(decoder, "int8")]
+    defaults = load_manifest(user_models_dir() / "sd21-base").defaults
+    assert (defaults.steps, defaults.guidance, defaults.sampler) == (1, 0.0, "euler-trailing")
 
 
 def test_cancel_keeps_the_work_and_the_same_import_resumes(  # type: ignore[no-untyped-def]

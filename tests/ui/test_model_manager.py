@@ -194,8 +194,10 @@ def test_lists_installed_and_downloadable_models(make_dialog, installed_tiny) ->
     listed = rows(dialog)
     (tiny,) = [r for r in listed["Installed"] if r.startswith("Tiny test model")]
     assert tiny.endswith("| MIT | installed") and " MB |" in tiny
-    (sd,) = listed["Available to download"]
+    sd, lora, taesd = listed["Available to download"]  # the models, then the add-ons
     assert sd == "Stable Diffusion v1.4 | \u22484.1 GB | CreativeML OpenRAIL-M | not downloaded"
+    assert lora == "LCM-LoRA for SD 1.x | \u2248134.6 MB | OpenRAIL++ | not downloaded"
+    assert taesd == "TAESD (tiny decoder) | \u22489.8 MB | MIT | not downloaded"
 
     assert dialog.select(("installed", "tiny-model"))
     assert "MIT License" in dialog.installed_licence.toPlainText()
@@ -361,6 +363,64 @@ def test_a_wrong_hash_is_shown_and_nothing_else_is_lost(  # type: ignore[no-unty
     assert (folder / "a.bin").is_file() and (folder / "b.bin").is_file()
     assert not (folder / "c.bin").exists() and not (folder / "c.bin.part").exists()
     assert dialog.download_button.isEnabled() and not dialog.progress_box.isVisible()
+
+
+@pytest.mark.parametrize("name, licence_words", [
+    ("lcm-lora-sdv1-5", "OpenRAIL"),
+    ("taesd", "MIT"),
+])
+def test_an_add_on_shows_its_licence_and_offers_no_conversion(  # type: ignore[no-untyped-def]
+        qtbot, make_dialog, conversion_possible, name, licence_words) -> None:
+    dialog = make_dialog()
+    assert dialog.select(("catalogue", "sd-v1.4"))
+    assert dialog.convert_box.isVisible() and dialog.import_button.isEnabled()
+    assert dialog.select(("catalogue", name))
+    entry = catalog.get_entry(name)
+    assert dialog.selected_entry() == entry
+    assert entry.size_note in dialog.entry_info.text()
+    assert licence_words in dialog.licence_view.toPlainText()
+    assert not dialog.download_button.isEnabled()  # the licence is accepted first
+    dialog.accept_box.click()
+    assert dialog.download_button.isEnabled()
+    # An add-on is used when a model is imported, never converted on its own.
+    assert not dialog.convert_box.isVisible()
+    assert not dialog.import_button.isEnabled() and not dialog.convert_button.isEnabled()
+    assert dialog.ask_import() is None and dialog.convert_downloaded() is None
+    assert dialog.addon_note.isVisible()
+    assert ("parasight models import FILE --lora lcm-lora-sdv1-5" if name != "taesd"
+            else "parasight models add-taesd MODEL") in dialog.addon_note.text()
+
+
+def test_a_downloaded_taesd_says_what_it_is_for_and_imports_take_it(  # type: ignore[no-untyped-def]
+        qtbot, make_dialog, server, conversion_possible, monkeypatch, tmp_path) -> None:
+    real = catalog.get_entry("taesd")
+    server.files.update({"taesd_decoder.safetensors": _blob(40_000, 5),
+                         "taesd_encoder.safetensors": _blob(30_000, 6)})
+    files = tuple(replace(f, url=f"https://unreachable.invalid/{f.filename}",
+                          sha256=_sha(server.files[f.filename]),
+                          size=len(server.files[f.filename]))
+                  for f in real.files)
+    monkeypatch.setitem(catalog.ADDONS, "taesd", replace(real, files=files))
+    dialog = make_dialog()
+    assert dialog.select(("catalogue", "taesd"))
+    dialog.accept_box.click()
+    with qtbot.waitSignal(dialog.jobs.finished, timeout=TIMEOUT_MS):
+        click(qtbot, dialog.download_button)
+    text = dialog.messages.text()
+    assert dialog.messages.kind == INFO and "TAESD (tiny decoder) is downloaded to" in text
+    assert "added by itself to models you import" in text and "add-taesd MODEL" in text
+    assert "Convert" not in text
+    assert rows(dialog)["Available to download"][2].endswith("| MIT | downloaded")
+    decoder = downloads_dir("taesd") / "taesd_decoder.safetensors"
+    assert catalog.downloaded_path("taesd", "decoder") == decoder
+
+    checkpoint = tmp_path / "model.safetensors"
+    checkpoint.write_bytes(b"")  # the import dialog only needs to open on something
+    chooser = dialog.ask_import_model(checkpoint)
+    assert chooser is not None
+    assert chooser.taesd_box.isEnabled() and chooser.taesd_box.isChecked()
+    assert chooser.taesd() == decoder
+    chooser.reject()
 
 
 # ---------------------------------------------------------------- removing
