@@ -30,7 +30,10 @@ def test_window_stays_responsive_while_generating(qtbot, make_window) -> None:  
     # The window loads the model while the person types; measure the generation itself.
     qtbot.waitUntil(lambda: window.warm_model == "tiny-model", timeout=TIMEOUT_MS)
     type_description(qtbot, window, "a tall figure at the edge of the woods")
-    window.controls.steps.setValue(120)
+    # Long enough for many timer ticks on a fast CPU too (the tiny model takes about 1.5 ms
+    # a step on an AMD EPYC with AVX-512: 120 steps gave 17 ticks of 10 ms).
+    n_steps = 480
+    window.controls.steps.setValue(n_steps)
     interval = 0.010
     ticks: list[float] = []
     timer = QTimer()
@@ -48,7 +51,7 @@ def test_window_stays_responsive_while_generating(qtbot, make_window) -> None:  
 
     # Progress in order, from the first step to the last (fast steps are reported
     # a few times a second, not each one).
-    assert steps[0] == 1 and steps[-1] == 120 and steps == sorted(set(steps))
+    assert steps[0] == 1 and steps[-1] == n_steps and steps == sorted(set(steps))
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert len(gaps) > 20, "the generation was too short to measure"
     worst_lateness = max(gaps) - interval
