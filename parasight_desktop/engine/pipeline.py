@@ -86,9 +86,11 @@ class Pipeline:
         self._threads = threads
         self.text_encoder = TFLiteModel(manifest.path(manifest.text_encoder), threads)
         self.unet_parts = self._load_unet()
-        self.decoder: TFLiteModel | None = self._load_decoder()
-        #: TAESD, when the model has it: small (about 1 MB at int8), so always resident.
+        #: TAESD, when the model has it: small (about 1 MB at int8), so always resident; the
+        #: full decoder (a 1.4 GiB arena at 512x512) is then loaded only for a full decode.
         self.fast_decoder = self._load_extra(manifest.fast_decoder)
+        self.decoder: TFLiteModel | None = (
+            None if self.fast_decoder is not None else self._load_decoder())
         self.preview_decoder = self._load_extra(manifest.preview_decoder)
         self.guidance_embedding = self._load_guidance(manifest)
         unet_bytes = sum(manifest.path(p.file).stat().st_size for p in manifest.unet_parts)
