@@ -9,6 +9,7 @@ remembers the thread that first used it and refuses any other.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,43 @@ SIGNATURE = "serving_default"
 def default_threads() -> int:
     """The machine's cores: LiteRT's own default may be a single thread."""
     return max(1, os.cpu_count() or 1)
+
+
+_MADV_DONTNEED = 4
+
+
+def release_mapped_pages(path: Path) -> int:
+    """Let go of this process's resident pages of ``path``'s read-only mapping (Linux).
+
+    The interpreter maps the model file; on its first run XNNPACK packs the weights into
+    buffers of its own, after which the mapped copy is only touched here and there. Its
+    pages stay counted in the process's memory until dropped: for SD 2.x at int8 that is
+    about 1 GiB of a 3 GiB peak. ``madvise(MADV_DONTNEED)`` on a read-only file mapping
+    drops them from the process (the page cache keeps them, reclaimable); a later read
+    faults the same bytes back in from the file. Returns the bytes advised (0 elsewhere).
+    """
+    if not sys.platform.startswith("linux"):
+        return 0
+    import ctypes
+
+    target = str(Path(path).resolve())
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            spans = []
+            for line in maps:
+                parts = line.split(maxsplit=5)
+                if len(parts) == 6 and parts[5].strip() == target and "w" not in parts[1]:
+                    start, end = (int(x, 16) for x in parts[0].split("-"))
+                    spans.append((start, end))
+    except OSError:
+        return 0
+    done = 0
+    for start, end in spans:
+        if libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start),
+                        _MADV_DONTNEED) == 0:
+            done += end - start
+    return done
 
 
 class TFLiteModel:
@@ -45,6 +83,7 @@ class TFLiteModel:
         self.inputs: dict[str, dict[str, Any]] = self._runner.get_input_details()
         self.outputs: dict[str, dict[str, Any]] = self._runner.get_output_details()
         self._owner: int | None = None
+        self._released = False  # the file's mapped pages, after the first run
 
     def input_shape(self, name: str) -> tuple[int, ...]:
         """The declared shape of an input, -1 where it is resized at run time."""
@@ -90,4 +129,7 @@ class TFLiteModel:
         out: dict[str, NDArray[Any]] = self._runner(
             **{k: np.ascontiguousarray(v) for k, v in feeds.items()}
         )
+        if not self._released:
+            self._released = True
+            release_mapped_pages(self.path)
         return out
