@@ -13,7 +13,9 @@ reference weights from benchmarks/taesd_reference.py). In one run, each in a fre
   preview costs; TAESD's decode alone; today's default (DPM++ 2M 12 steps, guidance 7.5,
   the full decoder) once, for comparison; peak memory of each process;
 - diffusers on PyTorch CPU (reference venv), same settings and threads, AutoencoderTiny
-  as its VAE, median of ``--repeat`` after a warm-up.
+  as its VAE, median of ``--repeat`` after a warm-up;
+- int8 against fp32 at the same settings (the parity test's fp32 imports of the same
+  weights, LoRA included), full decoder both sides: image PSNR.
 
 Writes docs/BENCHMARKS.md.
 """
@@ -31,7 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._report import write_section
+from benchmarks.bench_sd import generate
 from benchmarks.import_fixture import CACHE, REF_PY, reference_model
+
+FP32 = {"sd1": CACHE / "imported-sd15-lora-random-fp32",
+        "sd2": CACHE / "imported-sd21base-random-fp32"}
 
 TAESD_CACHE = ROOT / ".cache" / "taesd-parity"
 PROMPT = "a glowing orb of light over the lake at night"
@@ -145,6 +151,20 @@ def main() -> None:
         theirs = peer(family, sampler, steps, guidance, args.repeat)
         ratio = ours["total_s"] / theirs["median_s"]
         preview = ours["unet_per_step_s"] / ours["unet_per_step_no_preview_s"] - 1
+        quality = "not measured (no fp32 import cached)"
+        if FP32[family].is_dir():
+            from parasight_desktop.engine.converter import psnr
+
+            a = generate(FP32[family], steps, sampler, guidance, CACHE / "fewstep" / "a.npz")
+            b = generate(models[family], steps, sampler, guidance, CACHE / "fewstep" / "b.npz")
+            del a, b
+            import numpy as np
+
+            with np.load(CACHE / "fewstep" / "a.npz") as fa, \
+                    np.load(CACHE / "fewstep" / "b.npz") as fb:
+                quality = f"{psnr(fa['image'], fb['image'], 255.0):.1f} dB"
+        notes.append(f"{family} int8 against fp32, {sampler} {steps} steps, guidance "
+                     f"{guidance:g}, full decoder: image PSNR {quality}")
         rows.append(
             f"| {label} | {ours['total_s']:.2f} s (target {target:g} s) | "
             f"{ours['first_total_s']:.2f} s | {ours['unet_per_step_s']:.2f} s | "
@@ -166,7 +186,10 @@ def main() -> None:
         f"steps, guidance 7.5, full decoder, the UNet dropped and reloaded around the decode): "
         f"{default['total_s']:.1f} s an image, peak {default['peak_rss_gib']:.2f} GiB.\n\n"
         "The decoded preview is TAESD on the latent pooled to half its size (a 256x256 picture "
-        "shown scaled); its cost is the step time with the preview against without.\n\n"
+        "shown scaled). Its column gives the step time with the preview against without "
+        "(the runs with it come first, right after the model's pages were let go and fault "
+        "back in, so with one step and three images the difference is mostly that) and, in "
+        "brackets, what the preview itself takes: about 3% of a step.\n\n"
         "<details><summary>raw figures</summary>\n\n" + "\n".join(f"- {n}" for n in notes) +
         "\n\n</details>")
     print(body)
