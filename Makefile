@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: run test setup train-mini bench bench-sd bench-speed parity-sd2 lint package clean
+.PHONY: run test setup train-mini bench bench-sd bench-speed bench-import bench-fewstep parity-sd2 lint package clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,6 +35,14 @@ bench-sd: $(STAMP)
 # Against keras-cv and diffusers (PyTorch CPU); diffusers lives in .cache/ref-venv, never in .venv.
 bench-speed: $(STAMP)
 	bash benchmarks/ref_env.sh && $(BIN)/python benchmarks/bench_speed.py
+
+# Importing full-size SD 1.x/2.x checkpoints (every process's peak), then few-step speed
+# with TAESD beside diffusers (PyTorch CPU, in .cache/ref-venv). Results in docs/BENCHMARKS.md.
+bench-import: $(STAMP)
+	bash benchmarks/ref_env.sh && $(BIN)/python benchmarks/bench_import.py
+
+bench-fewstep: $(STAMP)
+	bash benchmarks/ref_env.sh && $(BIN)/python benchmarks/bench_fewstep.py
 
 # The SD 2.x import against diffusers (tests/engine/test_import_parity.py): a second
 # full-size conversion, kept out of `make test` for its time; result in docs/BENCHMARKS.md.
