@@ -14,6 +14,7 @@ import pytest
 from parasight_desktop.engine.pipeline import Engine
 from parasight_desktop.engine.store import ModelStore
 from parasight_desktop.ui.main_window import MainWindow
+from parasight_desktop.ui.model_manager import ModelManagerDialog
 from parasight_desktop.ui.settings import AppSettings
 
 #: Long enough to cancel, queue behind, or close during (the tiny model runs ~50 steps/s).
@@ -60,3 +61,24 @@ def make_window(qtbot, app_settings: AppSettings, tiny_store: ModelStore,  # typ
     for window in windows:
         window.close()
         assert window.queue.engine_thread.wait(5000)
+
+
+@pytest.fixture
+def make_dialog(qtbot) -> Iterator[Callable[[], ModelManagerDialog]]:  # type: ignore[no-untyped-def]
+    """Models dialogs on the store, shown; each is shut down (its jobs stopped) at the end."""
+    import shiboken6
+
+    made: list[ModelManagerDialog] = []
+
+    def make() -> ModelManagerDialog:
+        dialog = ModelManagerDialog(ModelStore())
+        qtbot.addWidget(dialog)
+        dialog.show()
+        qtbot.waitExposed(dialog)
+        made.append(dialog)
+        return dialog
+
+    yield make
+    for dialog in made:
+        if shiboken6.isValid(dialog):
+            assert dialog.shutdown(5000)

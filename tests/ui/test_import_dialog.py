@@ -6,12 +6,11 @@ writes real files in place of the TensorFlow process, as test_model_manager.py d
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-import shiboken6
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
@@ -21,7 +20,7 @@ from parasight_desktop.engine import sd_convert, sd_import, taesd
 from parasight_desktop.engine.errors import CancelledError
 from parasight_desktop.engine.fileio import sha256_file
 from parasight_desktop.engine.manifest import load_manifest
-from parasight_desktop.engine.store import ModelStore, user_models_dir
+from parasight_desktop.engine.store import user_models_dir
 from parasight_desktop.ui import import_dialog
 from parasight_desktop.ui.import_dialog import ImportModelDialog
 from parasight_desktop.ui.message_bar import INFO, WARNING
@@ -113,22 +112,10 @@ class WaitingImportWorker(ImportWorker):
 
 
 @pytest.fixture
-def make_dialog(qtbot, monkeypatch) -> Iterator[Callable[[], ModelManagerDialog]]:  # type: ignore[no-untyped-def]
+def make_dialog(make_dialog, monkeypatch):  # type: ignore[no-untyped-def]
+    """conftest's Models dialogs, in an installation that can convert (the worker is fake)."""
     monkeypatch.setattr(sd_convert, "check_conversion_possible", lambda: None)
-    made: list[ModelManagerDialog] = []
-
-    def make() -> ModelManagerDialog:
-        dialog = ModelManagerDialog(ModelStore())
-        qtbot.addWidget(dialog)
-        dialog.show()
-        qtbot.waitExposed(dialog)
-        made.append(dialog)
-        return dialog
-
-    yield make
-    for dialog in made:
-        if shiboken6.isValid(dialog):
-            assert dialog.shutdown(5000)
+    return make_dialog
 
 
 @pytest.fixture

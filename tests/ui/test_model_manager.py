@@ -140,24 +140,6 @@ DialogFactory = Callable[[], ModelManagerDialog]
 
 
 @pytest.fixture
-def make_dialog(qtbot) -> Iterator[DialogFactory]:  # type: ignore[no-untyped-def]
-    made: list[ModelManagerDialog] = []
-
-    def make() -> ModelManagerDialog:
-        dialog = ModelManagerDialog(ModelStore())
-        qtbot.addWidget(dialog)
-        dialog.show()
-        qtbot.waitExposed(dialog)
-        made.append(dialog)
-        return dialog
-
-    yield make
-    for dialog in made:
-        if shiboken6.isValid(dialog):
-            assert dialog.shutdown(5000)
-
-
-@pytest.fixture
 def installed_tiny() -> Path:
     """The tiny model installed in the (temporary) user data folder."""
     dest = Path(os.environ["PARASIGHT_DATA_DIR"]) / "models" / "tiny-model"
