@@ -111,6 +111,11 @@ class ModelManifest:
         return value if isinstance(value, dict) else {}
 
     @property
+    def lora_hashes(self) -> str:
+        """The merged LoRAs as AUTOMATIC1111 writes ``Lora hashes``."""
+        return lora_hashes_text(self.identity.get("loras", []))
+
+    @property
     def public_hash(self) -> str:
         """The hash other tools know the model by: an imported checkpoint file's sha256
         (AUTOMATIC1111's Model hash is its first 10 digits), else :attr:`model_hash`."""
@@ -130,6 +135,11 @@ class ModelManifest:
         if extra and (self.folder / str(extra)).is_file():
             text += "\n\n" + (self.folder / str(extra)).read_text(encoding="utf-8")
         return text
+
+
+def lora_hashes_text(loras: list[dict[str, Any]]) -> str:
+    """``name: hash, name: hash``, as AUTOMATIC1111 writes ``Lora hashes``."""
+    return ", ".join(f"{lo['name']}: {lo['a1111_hash']}" for lo in loras)
 
 
 def _need(data: dict[str, Any], key: str, where: str) -> Any:

@@ -42,7 +42,6 @@ from .errors import CancelledError, InputError, ModelError
 from .manifest import DecoderSpec, ModelManifest
 from .runner import TFLiteModel
 from .schedulers import Scheduler, make_scheduler
-from .sd_import import lora_hashes_text
 from .store import ModelStore
 from .timestep import GuidanceEmbedding
 from .tokenizer import END_TOKEN, MAX_TOKENS, TokenizedPrompt, Tokenizer
@@ -257,7 +256,7 @@ class Pipeline:
             height=self.manifest.height,
             model_name=self.manifest.name,
             model_hash=self.manifest.public_hash,
-            lora_hashes=lora_hashes_text(self.manifest.identity.get("loras", [])),
+            lora_hashes=self.manifest.lora_hashes,
             decoder=self.manifest.fast_decoder.name if fast and self.manifest.fast_decoder
             else "",
         )

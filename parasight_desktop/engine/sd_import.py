@@ -201,11 +201,6 @@ def identity(source: Path, vae: Path | None, loras: tuple[LoraSpec, ...] | list[
     return record
 
 
-def lora_hashes_text(loras: list[dict[str, Any]]) -> str:
-    """``name: hash, name: hash``, as AUTOMATIC1111 writes ``Lora hashes``."""
-    return ", ".join(f"{lo['name']}: {lo['a1111_hash']}" for lo in loras)
-
-
 # --------------------------------------------------------------------------------------
 # Worker side: the "weights" job, in the conversion worker process (TensorFlow there)
 # --------------------------------------------------------------------------------------

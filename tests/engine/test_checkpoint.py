@@ -354,7 +354,9 @@ def test_model_hash_is_the_files_sha256_as_automatic1111_writes_it(tmp_path: Pat
     (n,) = struct.unpack("<Q", data[:8])
     assert a1111_lora_hash(lora) == hashlib.sha256(data[8 + n:]).hexdigest()[:12]
     assert ident["loras"][0]["strength"] == 0.6
-    assert sd_import.lora_hashes_text(ident["loras"]) == f"style: {a1111_lora_hash(lora)}"
+    from parasight_desktop.engine.manifest import lora_hashes_text
+
+    assert lora_hashes_text(ident["loras"]) == f"style: {a1111_lora_hash(lora)}"
 
 
 def test_not_enough_disk_space_is_said_before_any_work(tmp_path: Path, monkeypatch) -> None:
