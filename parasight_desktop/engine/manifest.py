@@ -63,6 +63,18 @@ class DecoderSpec:
 
 
 @dataclass(frozen=True)
+class EncoderSpec:
+    """An image encoder: pixels in -1..1, (1, height, width, 3) -> the UNet's latent
+    (already multiplied by the scaling factor: KerasCV's ImageEncoder does it; TAESD's
+    latents are in that space by construction). Image to image and inpainting need one."""
+
+    file: str
+    input: str = "image"
+    output: str = "latent"
+    name: str = ""  # "" the model's own; "TAESD"
+
+
+@dataclass(frozen=True)
 class ModelManifest:
     folder: Path
     name: str
@@ -95,6 +107,13 @@ class ModelManifest:
     guidance_embedding: str | None = None
     fast_decoder: DecoderSpec | None = None  # full-size image, a fraction of the cost
     preview_decoder: DecoderSpec | None = None  # the same at a quarter of the pixels
+    image_encoder: EncoderSpec | None = None  # the model's own (VAE) encoder
+    fast_encoder: EncoderSpec | None = None  # TAESD's encoder
+
+    @property
+    def has_image_encoder(self) -> bool:
+        """Whether the model can start from an image (image to image, inpainting)."""
+        return self.image_encoder is not None or self.fast_encoder is not None
 
     @property
     def model_hash(self) -> str:
@@ -233,12 +252,15 @@ def load_manifest(folder: Path) -> ModelManifest:
                                 if data.get("guidance_embedding") else None),
             fast_decoder=_decoder_spec(data.get("fast_decoder")),
             preview_decoder=_decoder_spec(data.get("preview_decoder")),
+            image_encoder=_encoder_spec(data.get("image_encoder"), ""),
+            fast_encoder=_encoder_spec(data.get("fast_encoder"), "TAESD"),
         )
     except ModelError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise ModelError(f"{path} is malformed ({exc!r}); reinstall the model.") from exc
-    extra_decoders = [d.file for d in (manifest.fast_decoder, manifest.preview_decoder) if d]
+    extra_decoders = [d.file for d in (manifest.fast_decoder, manifest.preview_decoder,
+                                       manifest.image_encoder, manifest.fast_encoder) if d]
     if manifest.guidance_embedding:
         extra_decoders.append(manifest.guidance_embedding)
     for f in [manifest.text_encoder, manifest.decoder, *(p.file for p in parts),
@@ -258,6 +280,19 @@ def _decoder_spec(data: Any) -> DecoderSpec | None:
     if spec.latent_scaling != "none" or list(data.get("output_range", [-1, 1])) != [-1, 1]:
         raise ModelError(f"{spec.file}: a fast decoder must take unscaled latents and give "
                          "-1..1; reinstall the model.")
+    return spec
+
+
+def _encoder_spec(data: Any, name: str) -> EncoderSpec | None:
+    if not data:
+        return None
+    spec = EncoderSpec(file=str(data["file"]), input=str(data.get("input", "image")),
+                       output=str(data.get("output", "latent")),
+                       name=str(data.get("name", name)))
+    if (list(data.get("input_range", [-1, 1])) != [-1, 1]
+            or str(data.get("latent_scaling", "none")) != "none"):
+        raise ModelError(f"{spec.file}: an image encoder must take pixels in -1..1 and give "
+                         "the UNet's (scaled) latents; reinstall the model.")
     return spec
 
 

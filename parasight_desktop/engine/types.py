@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,6 +28,25 @@ MIN_STEPS = 1
 MAX_STEPS = 500
 MAX_SEED = 2**32 - 1
 MAX_GUIDANCE = 50.0
+#: Image to image: AUTOMATIC1111's "Denoising strength" when the request leaves it open.
+DEFAULT_STRENGTH = 0.75
+DEFAULT_MASK_BLUR = 4
+MAX_MASK_BLUR = 64
+
+
+def steps_to_run(steps: int, strength: float | None) -> int:
+    """How many of ``steps`` an image-to-image run takes: the last ``strength`` of them
+    (diffusers' ``get_timesteps``: int(steps x strength)), at least one."""
+    if strength is None:
+        return steps
+    return max(1, min(steps, int(steps * strength)))
+
+
+def image_sha256(pixels: NDArray[np.uint8]) -> str:
+    """The start image's id: sha256 over its shape and RGB bytes (as fitted to the model)."""
+    h = hashlib.sha256(f"{pixels.shape[0]}x{pixels.shape[1]}:".encode())
+    h.update(np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
+    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -41,6 +61,15 @@ class GenerationRequest:
     sampler: str | None = None
     model: str | None = None
     fast_decode: bool | None = None  # None: the model's default; needs a fast decoder
+    #: Image to image: the start image, (height, width, 3) uint8 RGB at the model's size
+    #: (library.start_image fits a photo or sketch to it); None for text to image.
+    init_image: NDArray[np.uint8] | None = field(default=None, compare=False, repr=False)
+    #: How much of the start image is replaced, 0 < s <= 1 (None: DEFAULT_STRENGTH).
+    strength: float | None = None
+    #: Inpainting: (height, width) uint8, 255 where the image may change, 0 where it is
+    #: kept; needs ``init_image``.
+    mask: NDArray[np.uint8] | None = field(default=None, compare=False, repr=False)
+    mask_blur: int = DEFAULT_MASK_BLUR  # pixels of Gaussian blur on the mask's edge
 
     def validate(self) -> None:
         """Raise :class:`InputError` with a sentence saying what to fix."""
@@ -63,6 +92,32 @@ class GenerationRequest:
             raise InputError(
                 f"Unknown sampler '{self.sampler}': choose one of {', '.join(SAMPLERS)}."
             )
+        self._validate_start()
+
+    def _validate_start(self) -> None:
+        if self.strength is not None:
+            if not math.isfinite(self.strength) or not (0.0 < self.strength <= 1.0):
+                raise InputError("Strength must be above 0 and at most 1 "
+                                 f"(got {self.strength:g}).")
+        if not (0 <= self.mask_blur <= MAX_MASK_BLUR):
+            raise InputError(f"Mask blur must be between 0 and {MAX_MASK_BLUR} pixels "
+                             f"(got {self.mask_blur}).")
+        img = self.init_image
+        if img is None:
+            if self.mask is not None:
+                raise InputError("A mask needs a start image: open or draw one first.")
+            return
+        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+            raise InputError(f"The start image must be RGB pixels (height, width, 3) uint8, "
+                             f"got {img.dtype} {img.shape}.")
+        if self.mask is not None:
+            m = self.mask
+            if m.dtype != np.uint8 or m.shape != img.shape[:2]:
+                raise InputError(f"The mask must be uint8 {img.shape[:2]} like the start "
+                                 f"image, got {m.dtype} {m.shape}.")
+            if not m.any():
+                raise InputError("The mask is empty: paint over the part to change, "
+                                 "or clear the mask to change the whole image.")
 
 
 @dataclass(frozen=True)
@@ -81,6 +136,14 @@ class GenerationSettings:
     model_hash: str  # full sha256 hex of the model (see ModelManifest.public_hash)
     lora_hashes: str = ""  # AUTOMATIC1111's "Lora hashes": "name: hash, ..." (merged LoRAs)
     decoder: str = ""  # "" the model's own; "TAESD" when the fast decoder made the image
+    strength: float | None = None  # image to image: "Denoising strength"; None: from text
+    mask_blur: int | None = None  # inpainting only: "Mask blur"
+    init_image_sha256: str = ""  # image_sha256 of the start image; "" from text
+
+    @property
+    def steps_run(self) -> int:
+        """The denoising steps this image took (fewer than ``steps`` from a start image)."""
+        return steps_to_run(self.steps, self.strength)
 
     @property
     def sampler_label(self) -> str:
@@ -104,6 +167,9 @@ class GenerationSettings:
             model_hash=str(data.get("model_hash", "")),
             lora_hashes=str(data.get("lora_hashes", "")),
             decoder=str(data.get("decoder", "")),
+            strength=None if data.get("strength") is None else float(data["strength"]),
+            mask_blur=None if data.get("mask_blur") is None else int(data["mask_blur"]),
+            init_image_sha256=str(data.get("init_image_sha256", "")),
         )
 
 
