@@ -19,6 +19,15 @@ Stages:
      fast decoder (TAESD) where the model has one and the request or the model's
      defaults ask for it
 
+Image to image (a start image in the request): stage 3 encodes it with the model's image
+encoder instead of drawing pure noise, noises that latent with the seed's noise to the
+step the strength selects (diffusers' ``get_timesteps``: the last int(steps x strength)
+of the sampler's steps) and stage 4 runs from there. Inpainting (a mask too): after every
+step the latent outside the mask is put back to the start image's latent noised to the
+next step (the clean latent after the last), and the decoded image is laid over the start
+image through the blurred mask (AUTOMATIC1111's way for ordinary checkpoints), so pixels
+outside it are the start image's own.
+
 Classifier-free guidance runs only above guidance 1, and only with samplers that use it
 (as diffusers does): at guidance 0 or 1, and with LCM, there is no unconditional pass.
 Where the model has a preview decoder (TAESD at a quarter of the pixels), ``on_step``
@@ -39,13 +48,22 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import CancelledError, InputError, ModelError
-from .manifest import DecoderSpec, ModelManifest
+from .inpaint import blur_mask, latent_mask, overlay
+from .manifest import DecoderSpec, EncoderSpec, ModelManifest
 from .runner import TFLiteModel
 from .schedulers import Scheduler, make_scheduler
 from .store import ModelStore
 from .timestep import GuidanceEmbedding
 from .tokenizer import END_TOKEN, MAX_TOKENS, TokenizedPrompt, Tokenizer
-from .types import MAX_SEED, GenerationRequest, GenerationResult, GenerationSettings
+from .types import (
+    DEFAULT_STRENGTH,
+    MAX_SEED,
+    GenerationRequest,
+    GenerationResult,
+    GenerationSettings,
+    image_sha256,
+    steps_to_run,
+)
 
 OnStep = Callable[[int, int, NDArray[np.uint8] | None], None]
 _POSITIONS = np.arange(MAX_TOKENS, dtype=np.int32)[None, :]
@@ -74,6 +92,11 @@ def initial_latent(seed: int, shape: tuple[int, int, int]) -> NDArray[np.float32
     return np.random.default_rng(seed).standard_normal((1, *shape)).astype(np.float32)
 
 
+def to_unit(pixels: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """uint8 RGB (h, w, 3) -> (1, h, w, 3) in [-1, 1], as diffusers' image processor does."""
+    return (pixels.astype(np.float32)[None] / np.float32(127.5) - np.float32(1.0))
+
+
 class Pipeline:
     """One loaded model. Call it from one thread only (the engine's worker)."""
 
@@ -92,6 +115,7 @@ class Pipeline:
             None if self.fast_decoder is not None else self._load_decoder())
         self.preview_decoder = self._load_extra(manifest.preview_decoder)
         self.guidance_embedding = self._load_guidance(manifest)
+        self._encoders: dict[str, TFLiteModel] = {}  # loaded on first use, by file
         unet_bytes = sum(manifest.path(p.file).stat().st_size for p in manifest.unet_parts)
         #: Keep only one of the UNet and the decoder in memory at a time: the UNet is let
         #: go before decoding and loaded again for the next image. For Stable Diffusion
@@ -155,6 +179,40 @@ class Pipeline:
         pooled = latent.reshape(1, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
         out = self.preview_decoder(**{spec.input: pooled.astype(np.float32)})
         return to_uint8(np.asarray(out[spec.output])[0])
+
+    # 3. the start image's latent ------------------------------------------------------
+    def encoder_spec(self, fast: bool) -> EncoderSpec | None:
+        """The encoder that pairs with the decoder in use: TAESD's beside TAESD, else the
+        model's own (either where only one exists); None where the model has neither."""
+        m = self.manifest
+        if fast and m.fast_encoder is not None:
+            return m.fast_encoder
+        return m.image_encoder or m.fast_encoder
+
+    def encode_image(self, pixels: NDArray[np.uint8], fast: bool = False) -> NDArray[np.float32]:
+        """The UNet's latent (scaled) of a start image at the model's size."""
+        spec = self.encoder_spec(fast)
+        if spec is None:
+            raise InputError(self._no_encoder_message())
+        big = self.swap_stages and spec.name != "TAESD"
+        if big:
+            # Stable Diffusion's encoder needs a large arena at 512x512: keep one stage in
+            # memory at a time (the UNet is loaded again for denoising, as after a decode).
+            self.unet_parts = []
+        model = self._encoders.get(spec.file)
+        if model is None:
+            model = TFLiteModel(self.manifest.path(spec.file), self._threads)
+        out = model(**{spec.input: to_unit(pixels)})
+        if big:
+            self._encoders.pop(spec.file, None)
+        else:
+            self._encoders[spec.file] = model
+        return np.asarray(out[spec.output], dtype=np.float32)
+
+    def _no_encoder_message(self) -> str:
+        return (f"{self.manifest.display_name} has no image encoder, so it cannot start from "
+                "an image: add TAESD to it (parasight models add-taesd), or convert it again "
+                "with its image encoder.")
 
     def _ensure_decoder(self) -> TFLiteModel:
         if self.decoder is None:
@@ -245,11 +303,17 @@ class Pipeline:
                 raise InputError(f"{self.manifest.display_name} has no fast decoder: add TAESD "
                                  "to it (parasight models add-taesd) or decode in full.")
             fast = False
+        steps = request.steps if request.steps is not None else d.steps
+        strength = None
+        if request.init_image is not None:
+            strength = float(request.strength if request.strength is not None
+                             else DEFAULT_STRENGTH)
+            self._check_start(request, steps, strength)
         return GenerationSettings(
             prompt=request.prompt.strip(),
             negative_prompt=request.negative_prompt.strip(),
             seed=request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1),
-            steps=request.steps if request.steps is not None else d.steps,
+            steps=steps,
             guidance=float(request.guidance if request.guidance is not None else d.guidance),
             sampler=request.sampler or d.sampler,
             width=self.manifest.width,
@@ -259,7 +323,25 @@ class Pipeline:
             lora_hashes=self.manifest.lora_hashes,
             decoder=self.manifest.fast_decoder.name if fast and self.manifest.fast_decoder
             else "",
+            strength=strength,
+            mask_blur=request.mask_blur if request.mask is not None else None,
+            init_image_sha256=(image_sha256(request.init_image)
+                               if request.init_image is not None else ""),
         )
+
+    def _check_start(self, request: GenerationRequest, steps: int, strength: float) -> None:
+        m, img = self.manifest, request.init_image
+        assert img is not None
+        if not m.has_image_encoder:
+            raise InputError(self._no_encoder_message())
+        if img.shape[:2] != (m.height, m.width):
+            raise InputError(f"The start image is {img.shape[1]}x{img.shape[0]} but "
+                             f"{m.display_name} makes {m.width}x{m.height} images: fit it to "
+                             "that size first.")
+        if steps_to_run(steps, strength) < 1:
+            raise InputError(f"At strength {strength:g}, {steps} step(s) run none of the "
+                             f"sampler's steps: raise the steps to at least "
+                             f"{int(np.ceil(1.0 / strength - 1e-9))} or the strength.")
 
     def generate(self, request: GenerationRequest, on_step: OnStep | None = None,
                  cancel: threading.Event | None = None) -> GenerationResult:
@@ -286,19 +368,32 @@ class Pipeline:
         uncond = self.encode_cached(settings.negative_prompt) if use_uncond else None
         timings["text_encoder"] = time.perf_counter() - t0
 
-        # 3. initial latent
-        latent = initial_latent(settings.seed, self.manifest.latent_shape)
-        latent = (latent * np.float32(scheduler.init_noise_sigma)).astype(np.float32)
+        # 3. initial latent: the seed's noise, or the start image's latent noised with it
+        noise = initial_latent(settings.seed, self.manifest.latent_shape)
+        total = len(scheduler.timesteps)
+        first, x0_start, keep = 0, None, None
+        if request.init_image is not None:
+            t0 = time.perf_counter()
+            x0_start = self.encode_image(request.init_image, fast=bool(settings.decoder))
+            timings["image_encoder"] = time.perf_counter() - t0
+            first = total - settings.steps_run
+            latent = scheduler.add_noise(x0_start, noise, first)
+            if request.mask is not None:
+                pixel_mask = blur_mask(request.mask, request.mask_blur)
+                keep = latent_mask(pixel_mask, self.manifest.latent_shape[:2])
+        else:
+            latent = (noise * np.float32(scheduler.init_noise_sigma)).astype(np.float32)
         noise_rng = np.random.default_rng([settings.seed, 1])  # ancestral samplers only
         context = np.concatenate([cond, uncond]) if uncond is not None else cond
+        check_cancel()
 
         # 4. denoise
         t0 = time.perf_counter()
-        total = len(scheduler.timesteps)
         g = np.float32(settings.guidance)
         g_emb = (self.guidance_embedding(settings.guidance)
                  if self.guidance_embedding is not None else np.float32(0.0))
-        for i, t in enumerate(scheduler.timesteps):
+        for i in range(first, total):
+            t = scheduler.timesteps[i]
             check_cancel()
             x_in = scheduler.scale_model_input(latent, i).astype(np.float32)
             temb = self.manifest.timestep_embedding(np.full(context.shape[0], t)) + g_emb
@@ -312,13 +407,17 @@ class Pipeline:
                                       for k in (0, 1)])
             if guided:
                 eps = eps[1:2] + g * (eps[0:1] - eps[1:2])
-            noise = (noise_rng.standard_normal(latent.shape).astype(np.float32)
+            fresh = (noise_rng.standard_normal(latent.shape).astype(np.float32)
                      if scheduler.needs_noise else None)
-            latent = scheduler.step(eps, i, latent, noise=noise).astype(np.float32)
+            latent = scheduler.step(eps, i, latent, noise=fresh).astype(np.float32)
+            if keep is not None and x0_start is not None:
+                # outside the mask: the start image's latent at the next step's noise level
+                known = scheduler.add_noise(x0_start, noise, i + 1)
+                latent = (known * (1.0 - keep) + latent * keep).astype(np.float32)
             if on_step is not None:
-                on_step(i + 1, total, self.preview(latent))
+                on_step(i + 1 - first, total - first, self.preview(latent))
         timings["unet"] = time.perf_counter() - t0
-        timings["unet_per_step"] = timings["unet"] / max(1, total)
+        timings["unet_per_step"] = timings["unet"] / max(1, total - first)
 
         # 5. decode, unless cancelled
         self.last_latent = latent
@@ -338,6 +437,9 @@ class Pipeline:
                 self.decoder = None
             image = to_uint8(np.asarray(decoded[self.manifest.decoder_output])[0])
         timings["decoder"] = time.perf_counter() - t0
+        if request.mask is not None and request.init_image is not None:
+            image = overlay(request.init_image, image,
+                            blur_mask(request.mask, request.mask_blur))
         timings["total"] = time.perf_counter() - t_all
         return GenerationResult(
             image=image, settings=settings, timings=timings, tokens_dropped=tokens.dropped,

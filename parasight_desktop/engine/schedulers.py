@@ -160,6 +160,26 @@ class Scheduler(ABC):
     ) -> F32:
         """The sample after step i, from the UNet's ε at step i (and fresh noise if ancestral)."""
 
+    def add_noise(self, x0: ArrayLike, noise: ArrayLike, i: int) -> F32:
+        """The clean latent ``x0`` noised to step i's level, in the form ``step`` takes at
+        step i (image to image starts there; inpainting puts the kept region back with it).
+        ``i == num_steps`` is the end of sampling: ``x0`` itself. Variance-preserving form,
+        x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε (DDPM, Eq. 4), from the noise level s = σ_t/α_t."""
+        s = self._level(i)
+        alpha = 1.0 / np.sqrt(1.0 + s * s)
+        return _f32(alpha * np.asarray(x0, np.float64) + s * alpha * np.asarray(noise, np.float64))
+
+    def _level(self, i: int) -> float:
+        """s = √((1-ᾱ)/ᾱ) at step i; 0 at ``num_steps`` (the clean end)."""
+        if self.num_steps == 0:
+            raise RuntimeError(f"{type(self).__name__}: call set_timesteps() before add_noise().")
+        if not 0 <= i <= self.num_steps:
+            raise IndexError(f"Step {i} is outside 0..{self.num_steps}.")
+        if i == self.num_steps:
+            return 0.0
+        a = self.alphas_cumprod[round(float(self.timesteps[i]))]
+        return float(np.sqrt((1.0 - a) / a))
+
 
 class DDIMScheduler(Scheduler):
     """DDIM with η = 0 (Song, Meng & Ermon 2021), exactly as KerasCV's ``generate_image``.
@@ -255,6 +275,10 @@ class DPMSolverPP2MScheduler(Scheduler):
         self._previous = None
         self.init_noise_sigma = 1.0
 
+    def _level(self, i: int) -> float:
+        super()._level(i)  # checks i
+        return float(self._levels[i])
+
     def _alpha_sigma(self, s: float) -> tuple[float, float]:
         """(α_t, σ_t) from the noise level s: α_t = 1/√(1+s²), σ_t = s α_t."""
         alpha = 1.0 / np.sqrt(1.0 + s * s)
@@ -319,6 +343,15 @@ class _EulerScheduler(Scheduler):
         self._levels = np.concatenate([levels, [0.0]])
         # x_T = z s_max: the sample is in the x_t/α_t (variance-exploding) form
         self.init_noise_sigma = float(levels.max())
+
+    def add_noise(self, x0: ArrayLike, noise: ArrayLike, i: int) -> F32:
+        """Variance-exploding form: x = x0 + s_i ε (diffusers' Euler ``add_noise``)."""
+        s = self._level(i)
+        return _f32(np.asarray(x0, np.float64) + s * np.asarray(noise, np.float64))
+
+    def _level(self, i: int) -> float:
+        super()._level(i)  # checks i
+        return float(self._levels[i])
 
     def scale_model_input(self, sample: ArrayLike, i: int) -> F32:
         """x / √(s²+1) = α_t x: the variance-preserving x_t the UNet was trained on."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import hashlib
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -36,10 +36,11 @@ MAX_MASK_BLUR = 64
 
 def steps_to_run(steps: int, strength: float | None) -> int:
     """How many of ``steps`` an image-to-image run takes: the last ``strength`` of them
-    (diffusers' ``get_timesteps``: int(steps x strength)), at least one."""
+    (diffusers' ``get_timesteps``: int(steps x strength)); 0 means none would run (the
+    pipeline refuses that with a sentence)."""
     if strength is None:
         return steps
-    return max(1, min(steps, int(steps * strength)))
+    return min(steps, int(steps * strength + 1e-9))
 
 
 def image_sha256(pixels: NDArray[np.uint8]) -> str:
@@ -95,9 +96,9 @@ class GenerationRequest:
         self._validate_start()
 
     def _validate_start(self) -> None:
-        if self.strength is not None:
-            if not math.isfinite(self.strength) or not (0.0 < self.strength <= 1.0):
-                raise InputError("Strength must be above 0 and at most 1 "
+        if self.strength is not None and (
+                not math.isfinite(self.strength) or not (0.0 < self.strength <= 1.0)):
+            raise InputError("Strength must be above 0 and at most 1 "
                                  f"(got {self.strength:g}).")
         if not (0 <= self.mask_blur <= MAX_MASK_BLUR):
             raise InputError(f"Mask blur must be between 0 and {MAX_MASK_BLUR} pixels "

@@ -8,12 +8,22 @@ interpreter without importing TensorFlow. Run again after changing the architect
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import keras
+import numpy as np
 
+from parasight_desktop.engine.converter import TensorSpec, convert_keras_model
+from parasight_desktop.engine.manifest import write_manifest
 from training.export import export_model_folder
-from training.mini_model import MiniConfig, build_decoder, build_text_encoder, build_unet
+from training.mini_model import (
+    MiniConfig,
+    build_decoder,
+    build_encoder,
+    build_text_encoder,
+    build_unet,
+)
 
 OUT = Path(__file__).resolve().parent / "tiny-model"
 
@@ -37,7 +47,32 @@ def main() -> None:
         defaults={"steps": 4, "guidance": 5.0, "sampler": "dpmpp-2m"},
         preview_factors=[[0.5, 0.1, 0.1], [0.1, 0.5, 0.1], [0.1, 0.1, 0.5], [0.2, 0.2, 0.2]],
     )
+    add_encoder(cfg, OUT)
     print(OUT)
+
+
+def add_encoder(cfg: MiniConfig, folder: Path) -> None:
+    """An image encoder (Mini's architecture, random weights, its colour path kept) so
+    image to image and inpainting run on the tiny model: ``python -c 'from
+    tests.data.make_tiny_model import add_encoder, MiniConfig; add_encoder(MiniConfig.tiny(),
+    OUT)'`` adds it to an existing folder without touching the other parts."""
+    keras.utils.set_random_seed(4321)
+    encoder = build_encoder(cfg)
+    image = keras.Input((cfg.image_size, cfg.image_size, 3), name="image")
+    scaled = keras.layers.Rescaling(cfg.scaling_factor)(encoder(image))  # UNet's latents
+    model = keras.Model(image, scaled)
+    probe = {"image": np.random.default_rng(0).uniform(
+        -1, 1, (1, cfg.image_size, cfg.image_size, 3)).astype(np.float32)}
+    report = convert_keras_model(
+        model, folder / "image_encoder.tflite",
+        [TensorSpec("image", (None, cfg.image_size, cfg.image_size, 3))], ["latent"],
+        "fp32", probe=probe)
+    data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    data["files"]["image_encoder.tflite"] = {"size": report.size, "sha256": report.sha256}
+    data["image_encoder"] = {"file": "image_encoder.tflite", "input": "image",
+                             "output": "latent", "input_range": [-1, 1]}
+    data.pop("format", None)
+    write_manifest(folder, data)
 
 
 if __name__ == "__main__":
