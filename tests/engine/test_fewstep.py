@@ -14,7 +14,7 @@ from safetensors.numpy import save_file
 
 from parasight_desktop.engine import sd_convert, sd_import
 from parasight_desktop.engine.errors import InputError
-from parasight_desktop.engine.pipeline import Engine
+from parasight_desktop.engine.pipeline import Engine, Pipeline
 from parasight_desktop.engine.store import ModelStore
 from parasight_desktop.engine.taesd import attach_taesd, expected_shapes
 from parasight_desktop.engine.types import GenerationRequest
@@ -78,6 +78,28 @@ def test_fast_decode_uses_taesd_keeps_the_unet_and_says_so(taesd_model: Path) ->
     assert "VAE: TAESD" in text
     back = settings_from_parameters(text)
     assert back is not None and back.decoder == "TAESD"
+
+
+@pytest.mark.slow
+def test_image_to_image_encodes_with_the_encoder_beside_the_decoder(taesd_model: Path) -> None:
+    """TAESD's encoder with TAESD's decoder, the model's own with its own; a model with
+    TAESD only (no encoder of its own) starts from images through TAESD's."""
+    engine = Engine(ModelStore([taesd_model.parent]), threads=2)
+    pipe = engine.pipeline("tiny-model")
+    fast_spec, own_spec = pipe.encoder_spec(fast=True), pipe.encoder_spec(fast=False)
+    assert fast_spec is not None and fast_spec.name == "TAESD"
+    assert own_spec is not None and own_spec.file == "image_encoder.tflite"
+    start = np.random.default_rng(2).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    taesd = pipe.encode_image(start, fast=True)
+    own = pipe.encode_image(start, fast=False)
+    assert taesd.shape == own.shape == (1, 16, 16, 4) and not np.allclose(taesd, own)
+    fast = engine.generate(GenerationRequest("a blob", seed=3, steps=4, init_image=start,
+                                             strength=0.5, fast_decode=True))
+    assert fast.settings.decoder == "TAESD" and fast.settings.strength == 0.5
+    manifest = pipe.manifest
+    only_taesd = type(manifest)(**{**manifest.__dict__, "image_encoder": None})
+    assert only_taesd.has_image_encoder
+    assert Pipeline(only_taesd, threads=1).encoder_spec(fast=False) == fast_spec
 
 
 @pytest.mark.slow

@@ -46,17 +46,18 @@ def test_add_noise_ends_clean_and_follows_the_schedule(name: str) -> None:
     rng = np.random.default_rng(0)
     x0, eps = rng.standard_normal((1, 4, 4, 4)), rng.standard_normal((1, 4, 4, 4))
     assert np.allclose(s.add_noise(x0, eps, 4), x0, atol=1e-6)
-    a = s.alphas_cumprod[int(round(s.timesteps[1]))]
+    level = s._level(1)  # s = σ/α at step 1
+    if name != "dpmpp-2m-karras":  # Karras levels lie between the table's entries
+        a = s.alphas_cumprod[round(float(s.timesteps[1]))]
+        assert level == pytest.approx(np.sqrt((1 - a) / a), rel=1e-9)
     noised = s.add_noise(x0, eps, 1)
     if name.startswith("euler"):
         # variance-exploding form: x0 + s eps (diffusers' Euler add_noise)
-        level = np.sqrt((1 - a) / a)
         assert np.allclose(noised, x0 + level * eps, atol=1e-5)
-    elif name == "dpmpp-2m-karras":
-        # Karras levels sit between table entries: check the VP form's variance instead
-        assert np.allclose((noised - eps * np.sqrt(1 - (noised - eps).var())).shape, x0.shape)
     else:
-        assert np.allclose(noised, np.sqrt(a) * x0 + np.sqrt(1 - a) * eps, atol=1e-5)
+        # variance-preserving: √ᾱ x0 + √(1-ᾱ) eps, with ᾱ = 1/(1+s²)
+        abar = 1 / (1 + level**2)
+        assert np.allclose(noised, np.sqrt(abar) * x0 + np.sqrt(1 - abar) * eps, atol=1e-5)
     with pytest.raises(IndexError):
         s.add_noise(x0, eps, 5)
 
