@@ -40,7 +40,9 @@ FAMILY_LABELS = {"sd1": "Stable Diffusion 1.x", "sd2": "Stable Diffusion 2.x"}
 #: keras-cv weight; the pipeline applies it on the host (:class:`.timestep.GuidanceEmbedding`).
 GUIDANCE_PROJECTION = "unet.time_embedding.cond_proj.weight"
 
-VAE_ENCODER = "the VAE's image encoder (image-to-image is not converted yet)"
+#: The VAE's image encoder (``vae.encoder.*`` and ``vae.quant_conv.*``): optional, a model
+#: without it imports for text to image only.
+ENCODER_PREFIXES = ("vae.encoder.", "vae.quant_conv.")
 #: Tensors a file may carry that ParaSight knowingly does not use, with why.
 IGNORED: tuple[tuple[str, str], ...] = (
     (r"model_ema\..*", ("EMA copies of the UNet (the non-EMA weights are used, as "
@@ -59,17 +61,13 @@ IGNORED: tuple[tuple[str, str], ...] = (
      r"posterior_mean_coef1|posterior_mean_coef2|logvar|model_ema\.decay|"
      r"model_ema\.num_updates)"), ("the training run's noise-schedule buffers (ParaSight "
                                  "computes the same schedule itself)")),
-    (r"(first_stage_model\.|vae\.)(encoder\.|quant_conv\.).*", VAE_ENCODER),
     (r"first_stage_model\.loss\..*|loss\..*", "the VAE's training loss"),
 )
 _IGNORED_RE = [(re.compile(p), why) for p, why in IGNORED]
 
 
-def ignored_reason(key: str, vae: bool = False) -> str | None:
-    """Why ``key`` is knowingly not used, or None. ``vae``: the key is a VAE's own,
-    without a prefix (a diffusers ``vae/`` file or a separate VAE file)."""
-    if vae and key.startswith(("encoder.", "quant_conv.")):
-        return VAE_ENCODER
+def ignored_reason(key: str) -> str | None:
+    """Why ``key`` is knowingly not used, or None."""
     for pattern, why in _IGNORED_RE:
         if pattern.fullmatch(key):
             return why
@@ -370,7 +368,7 @@ def _ldm_canonical(f: SafetensorsFile, key: str) -> list[tuple[str, TensorRef]]:
     for prefix in ("first_stage_model.", "vae."):
         if key.startswith(prefix):
             rest = key[len(prefix):]
-            if ignored_reason(rest, vae=True):
+            if ignored_reason(rest):
                 return []
             name = ldm_vae_name(rest)
             if name is None:
@@ -481,7 +479,7 @@ def _read_diffusers(folder: Path, prediction: str | None) -> Checkpoint:
     unknown: list[str] = []
     for part, f in opened.items():
         for key in f:
-            why = ignored_reason(key, vae=part == "vae")
+            why = ignored_reason(key)
             if part == "text_encoder" and why is None and key.startswith(_CLIP_PARTS):
                 # transformers 5 saves CLIPTextModel without the "text_model." prefix
                 name = key if key.startswith("text_model.") else f"text_model.{key}"
@@ -516,27 +514,31 @@ def open_checkpoint(path: Path, *, prediction: str | None = None) -> Checkpoint:
 
 
 def apply_vae(ck: Checkpoint, path: Path) -> None:
-    """Replace the checkpoint's VAE decoder with the one in ``path`` (either layout)."""
+    """Replace the checkpoint's VAE with the one in ``path`` (either layout): its decoder,
+    and its image encoder where the file has one (a file without one leaves the
+    checkpoint's encoder in place)."""
     refuse_pickle(path)
     f = SafetensorsFile(path)
     found: dict[str, TensorRef] = {}
     unknown: list[str] = []
     needed = {k for k in ck.tensors if k.startswith(("vae.decoder.", "vae.post_quant_conv."))}
+    encoder = {k for k in ck.tensors if k.startswith(ENCODER_PREFIXES)}
     for key in f:
         rest = key
         for prefix in ("first_stage_model.", "vae."):
             if key.startswith(prefix):
                 rest = key[len(prefix):]
-        if ignored_reason(rest, vae=True):
+        if ignored_reason(rest):
             continue
         name = ldm_vae_name(rest) or (diffusers_vae_name(rest) if rest.startswith(
-            ("decoder.", "post_quant_conv.")) else None)
-        if name is None or f"vae.{name}" not in needed:
+            ("decoder.", "post_quant_conv.", "encoder.", "quant_conv.")) else None)
+        full = f"vae.{name}"
+        if name is None or (full not in needed and not full.startswith(ENCODER_PREFIXES)):
             unknown.append(key)
             continue
         squeeze = "squeeze" if ".attentions.0.to_" in name and name.endswith("weight") \
             else None
-        found[f"vae.{name}"] = TensorRef(f, key, squeeze)
+        found[full] = TensorRef(f, key, squeeze)
     if unknown:
         raise InputError(f"{path.name} is not a Stable Diffusion VAE ({len(unknown)} tensors "
                          f"that are not, for example {unknown[0]}).")
@@ -544,12 +546,20 @@ def apply_vae(ck: Checkpoint, path: Path) -> None:
     if missing:
         raise InputError(f"{path.name} lacks {len(missing)} tensors of a Stable Diffusion VAE "
                          f"decoder (for example {missing[0]}).")
+    new_encoder = {k for k in found if k.startswith(ENCODER_PREFIXES)}
+    if new_encoder and encoder and new_encoder != encoder:
+        odd = min(new_encoder ^ encoder)
+        raise InputError(f"{path.name}'s image encoder does not fit this model ({odd} is in "
+                         "one of them only).")
     for name, ref in found.items():
         old = ck.tensors.get(name)
         if old is not None and old.shape() != ref.shape():
             raise InputError(f"{path.name} does not fit this model: {name} is "
                              f"{ref.shape()}, the model's is {old.shape()}.")
-    ck.tensors.update({k: v for k, v in found.items() if k in needed})
+    if new_encoder:  # the file's encoder replaces the checkpoint's as a whole
+        for name in encoder:
+            del ck.tensors[name]
+    ck.tensors.update({k: v for k, v in found.items() if k in needed or k in new_encoder})
     ck.files.append(Path(path))
 
 

@@ -213,7 +213,6 @@ def set_text_encoder(model: Any, weights: Weights, names: Iterable[str]) -> int:
 
 def set_decoder(model: Any, weights: Weights, names: Iterable[str]) -> int:
     """keras-cv's Decoder (a Sequential) from ``vae.decoder.*`` and ``vae.post_quant_conv``."""
-    s = Setter(weights, names, "VAE decoder")
     d = "vae.decoder"
     order = ["vae.post_quant_conv", f"{d}.conv_in", f"{d}.mid_block.resnets.0",
              f"{d}.mid_block.attentions.0", f"{d}.mid_block.resnets.1"]
@@ -222,9 +221,34 @@ def set_decoder(model: Any, weights: Weights, names: Iterable[str]) -> int:
         if b < 3:
             order.append(f"{d}.up_blocks.{b}.upsamplers.0.conv")
     order += [f"{d}.conv_norm_out", f"{d}.conv_out"]
+    return _set_vae(model, Setter(weights, names, "VAE decoder"), order)
+
+
+def set_image_encoder(model: Any, weights: Weights, names: Iterable[str]) -> int:
+    """keras-cv's ImageEncoder (a Sequential) from ``vae.encoder.*`` and ``vae.quant_conv``.
+
+    diffusers' encoder (``DownEncoderBlock2D`` x 4, two resnets each, a downsampler after
+    all but the last; the middle block; norm, SiLU, ``conv_out`` to 8 channels) and
+    ``quant_conv`` (8 -> 8, 1x1) in keras-cv's build order; keras-cv then keeps the
+    posterior's mean (the first 4 channels) times 0.18215, diffusers' ``.mode()``."""
+    e = "vae.encoder"
+    order = [f"{e}.conv_in"]
+    for b in range(4):
+        order += [f"{e}.down_blocks.{b}.resnets.{j}" for j in range(2)]
+        if b < 3:
+            order.append(f"{e}.down_blocks.{b}.downsamplers.0.conv")
+    order += [f"{e}.mid_block.resnets.0", f"{e}.mid_block.attentions.0",
+              f"{e}.mid_block.resnets.1", f"{e}.conv_norm_out", f"{e}.conv_out",
+              "vae.quant_conv"]
+    return _set_vae(model, Setter(weights, names, "VAE image encoder"), order)
+
+
+def _set_vae(model: Any, s: Setter, order: list[str]) -> int:
+    """A keras-cv VAE half (a Sequential): its layers with weights, in order, from the
+    diffusers modules named in ``order``."""
     layers = [layer for layer in model.layers if layer.weights]
     if len(layers) != len(order):
-        raise ModelError(f"keras-cv's decoder has {len(layers)} layers with weights where "
+        raise ModelError(f"keras-cv's {s.what} has {len(layers)} layers with weights where "
                          f"{len(order)} were expected.")
     for layer, p in zip(layers, order, strict=True):
         kind = type(layer).__name__
@@ -245,6 +269,6 @@ def set_decoder(model: Any, weights: Weights, names: Iterable[str]) -> int:
                                ("proj_out", "to_out.0")):
                 s.conv(getattr(layer, attr), f"{p}.{name}")
         else:
-            raise ModelError(f"keras-cv's decoder has an unexpected {kind} layer.")
+            raise ModelError(f"keras-cv's {s.what} has an unexpected {kind} layer.")
     s.finish(model)
     return s.n_set

@@ -38,6 +38,9 @@ from .schedulers import ScheduleConfig
 from .timestep import TimestepEmbedding
 
 ROLES = ("text_encoder", "diffusion_model", "decoder")
+#: Parts converted when their weights are given: the VAE's image encoder (KerasCV's
+#: vae_encoder.h5, or an imported checkpoint's ``encoder.*``), for image to image.
+OPTIONAL_ROLES = ("image_encoder",)
 MAX_TOKENS = 77
 #: UNet parameters per part. Conversion peaks at ~40 bytes a parameter plus the
 #: whole Keras UNet held by the worker (3.4 GB): 150M keeps a part near 10 GiB.
@@ -205,12 +208,14 @@ def build_keras(role: str, weights: Path | None, height: int, width: int,
     """keras-cv's own model class for ``role``, with the HDF5 weights loaded as it does.
 
     ``family`` "sd2" builds ``StableDiffusionV2``'s text encoder and UNet (1024-wide
-    context, linear projections); the decoder is the same for both."""
+    context, linear projections); the decoder and the image encoder are the same for
+    both."""
     from keras_cv.src.models.stable_diffusion.decoder import Decoder
     from keras_cv.src.models.stable_diffusion.diffusion_model import (
         DiffusionModel,
         DiffusionModelV2,
     )
+    from keras_cv.src.models.stable_diffusion.image_encoder import ImageEncoder
     from keras_cv.src.models.stable_diffusion.text_encoder import TextEncoder, TextEncoderV2
 
     v2 = family == "sd2"
@@ -223,6 +228,8 @@ def build_keras(role: str, weights: Path | None, height: int, width: int,
                 height, width, MAX_TOKENS, download_weights=False)
         if role == "decoder":
             return Decoder(height, width, download_weights=False)
+        if role == "image_encoder":
+            return ImageEncoder(download_weights=False)
         raise InputError(f"Unknown Stable Diffusion part '{role}'.")
 
     if weights is None:
@@ -351,6 +358,12 @@ def run_worker(job: dict[str, Any]) -> PartResult:
         outputs = ["image"]
         probe = {"latent": rng.standard_normal((1, h // 8, w // 8, 4)).astype(np.float32)}
         file = "decoder.tflite"
+    elif name == "image_encoder":
+        model = build_keras("image_encoder", sources["image_encoder"], h, w, family)
+        specs = [TensorSpec("image", (batch, h, w, 3))]
+        outputs = ["latent"]
+        probe = {"image": smooth_image(rng, h, w)[None]}
+        file = "image_encoder.tflite"
     elif name.startswith("unet-"):
         k = int(name.split("-")[1])
         full = build_keras("diffusion_model", sources["diffusion_model"], h, w, family)
@@ -386,6 +399,21 @@ def run_worker(job: dict[str, Any]) -> PartResult:
         peak_rss_bytes=_peak_rss(), psnr_db=report.psnr_db, max_abs_error=report.max_abs_error,
         n_parts=n_parts,
     )
+
+
+def smooth_image(rng: np.random.Generator, height: int, width: int) -> NDArray[np.float32]:
+    """A (height, width, 3) image in -1..1 with a photograph's smoothness: random values
+    on a grid 16 pixels apart, interpolated bilinearly (the image encoder's probe)."""
+    gy, gx = height // 16 + 2, width // 16 + 2
+    grid = rng.uniform(-1.0, 1.0, (gy, gx, 3))
+    y = np.linspace(0, gy - 1.001, height)
+    x = np.linspace(0, gx - 1.001, width)
+    y0, x0 = y.astype(int), x.astype(int)
+    fy, fx = (y - y0)[:, None, None], (x - x0)[None, :, None]
+    top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x0 + 1] * fx
+    bottom = grid[y0 + 1][:, x0] * (1 - fx) + grid[y0 + 1][:, x0 + 1] * fx
+    image: NDArray[np.float32] = (top * (1 - fy) + bottom * fy).astype(np.float32)
+    return image
 
 
 def worker_main(job_file: str) -> int:
@@ -443,6 +471,35 @@ def load_state(path: Path, key: dict[str, Any], **fresh: Any) -> dict[str, Any]:
     return state if state.get("key") == key else {"key": key, **fresh}
 
 
+def convert_image_encoder(weights: Path, out_dir: Path, *, precision: str = "fp32",
+                          height: int = 512, width: int = 512, batch: int | None = 1,
+                          work_dir: Path | None = None,
+                          cancel: threading.Event | None = None) -> PartResult:
+    """Convert KerasCV's image encoder weights (vae_encoder.h5) alone to
+    ``out_dir/image_encoder.tflite``, in a worker process as every part is; the file is
+    checked against Keras on a probe image (refused below :data:`MIN_PSNR`). The manifest
+    is not touched: :func:`convert_stable_diffusion` does the same for a whole model."""
+    check_conversion_possible()
+    if precision not in MIN_PSNR:
+        raise InputError(f"Unknown precision '{precision}': choose fp32, fp16 or int8.")
+    if not Path(weights).is_file():
+        raise InputError(f"The image encoder weights file is missing ({weights}).")
+    out_dir = Path(out_dir)
+    work = Path(work_dir) if work_dir else out_dir / ".work-image-encoder"
+    work.mkdir(parents=True, exist_ok=True)
+    job = {"job": "image_encoder", "sources": {"image_encoder": str(weights)},
+           "height": height, "width": width, "precision": precision, "out_dir": str(out_dir),
+           "work_dir": str(work), "batch": batch}
+    result = _run_job(job, work, cancel, work / "convert.log")  # a failure keeps its log
+    if work_dir is None:
+        shutil.rmtree(work, ignore_errors=True)
+    if result.psnr_db is None or result.psnr_db < MIN_PSNR[precision]:
+        (out_dir / result.file).unlink(missing_ok=True)
+        raise ModelError(f"The image encoder converted at {precision} differs from Keras on "
+                         f"the probe image (PSNR {result.psnr_db} dB); try fp32 or fp16.")
+    return result
+
+
 def check_conversion_possible() -> None:
     """Fail at once, saying where conversion works, where no worker could import TensorFlow.
 
@@ -485,6 +542,9 @@ def convert_stable_diffusion(
 ) -> Path:
     """Convert KerasCV's three HDF5 files into ``out_dir``; resumable; returns ``out_dir``.
 
+    ``sources`` may also name ``image_encoder`` (KerasCV's vae_encoder.h5): it is
+    converted too and the manifest names it (``image_encoder``), for image to image.
+
     ``batch``: the batch every part is converted for (1: the pipeline runs the two
     guidance passes one after the other; None: any batch, with shape operators in the
     graph). ``lean_attention``: trace the UNet's attention one head at a time with the
@@ -520,8 +580,11 @@ def convert_stable_diffusion(
     work.mkdir(parents=True, exist_ok=True)
     log = work / "convert.log"
     state_file = work / "convert-state.json"
+    encoder = sources.get("image_encoder")
+    if encoder is not None and not Path(encoder).is_file():
+        raise InputError(f"The image encoder weights file is missing ({encoder}).")
     key = {"sources": {r: [str(Path(p).resolve()), Path(p).stat().st_size]
-                       for r, p in sorted(sources.items()) if r in ROLES},
+                       for r, p in sorted(sources.items()) if r in ROLES + OPTIONAL_ROLES},
            "precision": precision, "height": height, "width": width, "max_params": max_params,
            "batch": batch, "lean_attention": lean_attention,
            "token_downsample": token_downsample, "family": family}
@@ -568,14 +631,17 @@ def convert_stable_diffusion(
     results = {"text_encoder": run("text_encoder", 1, None)}
     first = run("unet-0", 2, None)
     n = first.n_parts
-    total = n + 2
+    total = n + 2 + (encoder is not None)
     unet = [first] + [run(f"unet-{k}", k + 2, total) for k in range(1, n)]
-    results["decoder"] = run("decoder", total, total)
+    results["decoder"] = run("decoder", n + 2, total)
+    if encoder is not None:
+        results["image_encoder"] = run("image_encoder", total, total)
     lic_name, lic_path = licence or ("CreativeML OpenRAIL-M", _licence_path())
     if lic_path.is_file():
         shutil.copyfile(lic_path, stage / "LICENSE.md")
     parts = [{"file": r.file, "inputs": r.inputs, "outputs": r.outputs} for r in unet]
-    all_results = [results["text_encoder"], *unet, results["decoder"]]
+    all_results = [results["text_encoder"], *unet, results["decoder"],
+                   *([results["image_encoder"]] if encoder is not None else [])]
     manifest = {
         "name": name,
         "display_name": display_name,
@@ -593,6 +659,9 @@ def convert_stable_diffusion(
         "unet": {"parts": parts, "output": "noise"},
         "decoder": {"file": "decoder.tflite", "input": "latent", "output": "image",
                     "output_range": [-1, 1]},
+        **({"image_encoder": {"file": "image_encoder.tflite", "input": "image",
+                              "output": "latent", "input_range": [-1, 1]}}
+           if encoder is not None else {}),
         "timestep_embedding": TimestepEmbedding(dim=320).to_dict(),
         "scheduler": ScheduleConfig().to_dict(),
         "defaults": {**SD_DEFAULTS, **(defaults or {})},

@@ -6,9 +6,9 @@ KerasCV's architectures -> the converter the project already has.
    refused (pickles, SDXL/SD3/Flux, inpainting, v-prediction, damaged files).
 2. The ``weights`` worker job (a child process, TensorFlow imported there only) reads the
    tensors one by one under their diffusers names (:mod:`.checkpoint`), merges the LoRAs
-   (:mod:`.lora`), sets every weight of keras-cv's TextEncoder(V2), DiffusionModel(V2)
-   and Decoder with its shape checked (:mod:`.keras_map`) and writes them as KerasCV's
-   HDF5 files in the work folder.
+   (:mod:`.lora`), sets every weight of keras-cv's TextEncoder(V2), DiffusionModel(V2),
+   Decoder and, where the checkpoint has the VAE's encoder, ImageEncoder with its shape
+   checked (:mod:`.keras_map`) and writes them as KerasCV's HDF5 files in the work folder.
 3. :func:`.sd_convert.convert_stable_diffusion` turns those into TFLite parts, resumably.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .checkpoint import GUIDANCE_PROJECTION
+from .checkpoint import ENCODER_PREFIXES, GUIDANCE_PROJECTION
 
 if TYPE_CHECKING:
     from .checkpoint import Checkpoint
@@ -76,6 +76,8 @@ FEW_STEP_LORAS = {
 #: keras-cv's file names for the three parts, as the converter reads them.
 H5_FILES = {"text_encoder": "text_encoder.h5", "diffusion_model": "diffusion_model.h5",
             "decoder": "decoder.h5"}
+#: The image encoder's, written when the checkpoint has the VAE's encoder.
+ENCODER_H5 = "vae_encoder.h5"
 #: Bytes per parameter of a converted model, by precision (int8 keeps norms and biases
 #: in fp32), plus the fp32 HDF5 files the import writes on the way.
 _BYTES_PER_PARAM = {"fp32": 4.0, "fp16": 2.0, "int8": 1.1}
@@ -96,6 +98,7 @@ class ImportPlan:
     loras: tuple[tuple[LoraSpec, int], ...]  # each LoRA with the modules it changes
     prediction: str | None
     guidance_embedding: bool = False  # an LCM-distilled UNet (guidance as an input)
+    image_encoder: bool = False  # the VAE's encoder is there (image to image)
 
     @property
     def suggested_name(self) -> str:
@@ -158,7 +161,8 @@ def inspect_checkpoint(source: Path, *, vae: Path | None = None,
         family_label=ck.family_label, params=ck.n_params(), has_ema=ck.has_ema,
         ignored=dict(ck.ignored), vae=Path(vae) if vae else None,
         loras=tuple((spec, len(f.modules)) for spec, f in zip(loras, files, strict=True)),
-        prediction=prediction, guidance_embedding=GUIDANCE_PROJECTION in ck.tensors)
+        prediction=prediction, guidance_embedding=GUIDANCE_PROJECTION in ck.tensors,
+        image_encoder=any(k.startswith(ENCODER_PREFIXES) for k in ck.tensors))
 
 
 def a1111_lora_hash(path: Path) -> str:
@@ -206,15 +210,15 @@ def identity(source: Path, vae: Path | None, loras: tuple[LoraSpec, ...] | list[
 # --------------------------------------------------------------------------------------
 
 def weights_worker(job: dict[str, Any]) -> PartResult:
-    """Read the checkpoint (+ VAE, + LoRAs), set keras-cv's three models, save them as
-    HDF5 files where the converter reads them."""
+    """Read the checkpoint (+ VAE, + LoRAs), set keras-cv's three models (four with the
+    VAE's encoder), save them as HDF5 files where the converter reads them."""
     import gc
 
     import h5py
     from keras.src.legacy.saving import legacy_h5_format
 
     from .fileio import sha256_file
-    from .keras_map import set_decoder, set_text_encoder, set_unet
+    from .keras_map import set_decoder, set_image_encoder, set_text_encoder, set_unet
     from .lora import MergedWeights
     from .sd_convert import PartResult, _cheap_init, _peak_rss, build_keras
 
@@ -224,16 +228,22 @@ def weights_worker(job: dict[str, Any]) -> PartResult:
                       job.get("prediction"))
     weights = MergedWeights(ck, loras)
     out = Path(job["work_dir"])
-    setters = {"text_encoder": ("text_encoder", set_text_encoder),
-               "diffusion_model": ("unet", set_unet), "decoder": ("vae", set_decoder)}
+    vae = ck.component("vae")
+    encoder = [n for n in vae if n.startswith(ENCODER_PREFIXES)]
+    jobs = [("text_encoder", list(ck.component("text_encoder")), set_text_encoder),
+            ("diffusion_model", [n for n in ck.component("unet") if n != GUIDANCE_PROJECTION],
+             set_unet),
+            ("decoder", [n for n in vae if n not in encoder], set_decoder)]
+    if encoder:  # a checkpoint without the encoder imports for text to image only
+        jobs.append(("image_encoder", encoder, set_image_encoder))
+    files = {**H5_FILES, **({"image_encoder": ENCODER_H5} if encoder else {})}
     n_set = 0
-    for role, (prefix, setter) in setters.items():
+    for role, names, setter in jobs:
         with _cheap_init():
             model = build_keras(role, None, int(job["height"]), int(job["width"]),
                                 family=ck.family)
-        names = [n for n in ck.component(prefix) if n != GUIDANCE_PROJECTION]
         n_set += setter(model, weights, names)
-        path = out / H5_FILES[role]
+        path = out / files[role]
         part = path.with_suffix(".h5.part")
         with h5py.File(part, "w") as f:
             legacy_h5_format.save_weights_to_hdf5_group(f, model)
@@ -242,8 +252,8 @@ def weights_worker(job: dict[str, Any]) -> PartResult:
         gc.collect()
     digest = sha256_file(out / H5_FILES["diffusion_model"])
     return PartResult(job="weights", file=H5_FILES["diffusion_model"], inputs=[],
-                      outputs=list(H5_FILES.values()), params=ck.n_params(),
-                      size=sum((out / f).stat().st_size for f in H5_FILES.values()),
+                      outputs=list(files.values()), params=ck.n_params(),
+                      size=sum((out / f).stat().st_size for f in files.values()),
                       sha256=digest, seconds=time.perf_counter() - start,
                       peak_rss_bytes=_peak_rss(), psnr_db=None, max_abs_error=None,
                       n_parts=n_set)
@@ -275,7 +285,8 @@ def import_checkpoint(
     Stages, each reported through ``on_progress`` as a job of the conversion: ``hash``
     (the source files' sha256, for the manifest and the PNG's Model hash), ``weights``
     (the checkpoint onto keras-cv's models, in a worker process), then the converter's
-    own jobs (text encoder, UNet parts, decoder). An interrupted import resumes at the
+    own jobs (text encoder, UNet parts, decoder, and the image encoder where the
+    checkpoint has the VAE's encoder). An interrupted import resumes at the
     stage and part where it stopped; nothing is installed until everything is done.
 
     ``few_step`` ("lcm", "turbo"): the model's default settings become those of
@@ -339,6 +350,8 @@ def import_checkpoint(
     cancelled()
     # 2. weights onto keras-cv's models
     h5 = {role: work / f for role, f in H5_FILES.items()}
+    if plan.image_encoder:
+        h5["image_encoder"] = work / ENCODER_H5
     if state.get("weights") == "done" and all(p.is_file() for p in h5.values()):
         report("weights", 2, "skipped (already converted)")
     else:

@@ -196,7 +196,9 @@ def test_known_extras_are_ignored_by_name_and_ema_is_noticed(tmp_path: Path) -> 
     assert plan.has_ema
     reasons = dict(IGNORED)
     assert plan.ignored[reasons[r"model_ema\..*"]] == 101
-    assert sum(plan.ignored.values()) == 104
+    assert sum(plan.ignored.values()) == 103
+    assert plan.image_encoder  # the VAE's encoder is read, not ignored
+    assert not inspect_checkpoint(sd_file(tmp_path / "plain.safetensors")).image_encoder
 
 
 def test_a_lora_or_a_vae_given_as_the_model_gets_pointed_to_the_right_place(
@@ -390,7 +392,7 @@ def test_diffusers_folder_with_old_vae_names_and_an_fp16_variant(tmp_path: Path)
     folder = _diffusers_folder(tmp_path / "model", {
         "decoder.mid_block.attentions.0.query.weight": w,
         "decoder.mid_block.attentions.0.proj_attn.bias": np.ones(4, np.float32),
-        "encoder.conv_in.weight": np.zeros((2, 2), np.float32)},
+        "encoder.mid_block.attentions.0.key.weight": w},
         unet_name="diffusion_pytorch_model.fp16.safetensors")
     ck = open_checkpoint(folder)
     assert (ck.layout, ck.family) == ("diffusers", "sd1")
@@ -401,7 +403,10 @@ def test_diffusers_folder_with_old_vae_names_and_an_fp16_variant(tmp_path: Path)
     assert "text_encoder.text_model.embeddings.token_embedding.weight" in ck.tensors
     to_k = ck.tensors["unet.down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight"]
     assert to_k.read().dtype == np.float32  # fp16 widened
-    assert sum(ck.ignored.values()) == 1  # the VAE's encoder
+    # the encoder's attention too: old names, a linear weight
+    np.testing.assert_array_equal(
+        ck.tensors["vae.encoder.mid_block.attentions.0.to_k.weight"].read(), w)
+    assert not ck.ignored
 
 
 def test_a_separate_vae_replaces_the_decoder_and_must_be_complete(tmp_path: Path) -> None:
@@ -410,9 +415,10 @@ def test_a_separate_vae_replaces_the_decoder_and_must_be_complete(tmp_path: Path
     new = np.full((512, 4, 3, 3), 0.5, np.float32)
     save_file({"decoder.conv_in.weight": new, "encoder.conv_in.weight": new}, str(vae))
     plan = inspect_checkpoint(base, vae=vae)
-    assert plan.vae == vae
+    assert plan.vae == vae and plan.image_encoder  # the file brings an encoder
     ck, _ = sd_import._open(base, vae, [], None)
     np.testing.assert_array_equal(ck.tensors["vae.decoder.conv_in.weight"].read(), new)
+    np.testing.assert_array_equal(ck.tensors["vae.encoder.conv_in.weight"].read(), new)
     empty = tmp_path / "not-a-vae.safetensors"
     save_file({"encoder.conv_in.weight": new}, str(empty))
     with pytest.raises(InputError, match="lacks 1 tensors of a Stable Diffusion VAE decoder"):
@@ -421,3 +427,126 @@ def test_a_separate_vae_replaces_the_decoder_and_must_be_complete(tmp_path: Path
     save_file({"decoder.conv_in.weight": np.zeros((256, 4, 3, 3), np.float32)}, str(wrong))
     with pytest.raises(InputError, match="does not fit this model"):
         inspect_checkpoint(base, vae=wrong)
+
+
+def test_a_separate_vae_replaces_the_checkpoints_encoder_as_a_whole(tmp_path: Path) -> None:
+    old = np.zeros((128, 3, 3, 3), np.float32)
+    base = sd_file(tmp_path / "base.safetensors", extra={
+        "first_stage_model.encoder.conv_in.weight": old,
+        "first_stage_model.quant_conv.weight": np.zeros((8, 8, 1, 1), np.float32)})
+    decoder = np.full((512, 4, 3, 3), 0.5, np.float32)
+    only_decoder = tmp_path / "decoder-only.safetensors"
+    save_file({"decoder.conv_in.weight": decoder}, str(only_decoder))
+    ck, _ = sd_import._open(base, only_decoder, [], None)  # the checkpoint's encoder stays
+    np.testing.assert_array_equal(ck.tensors["vae.encoder.conv_in.weight"].read(), old)
+    both = tmp_path / "both.safetensors"
+    new = np.ones((128, 3, 3, 3), np.float32)
+    save_file({"decoder.conv_in.weight": decoder, "encoder.conv_in.weight": new,
+               "quant_conv.weight": np.ones((8, 8, 1, 1), np.float32)}, str(both))
+    ck, _ = sd_import._open(base, both, [], None)
+    np.testing.assert_array_equal(ck.tensors["vae.encoder.conv_in.weight"].read(), new)
+    np.testing.assert_array_equal(ck.tensors["vae.quant_conv.weight"].read(), 1.0)
+    partial = tmp_path / "partial.safetensors"
+    save_file({"decoder.conv_in.weight": decoder, "encoder.conv_in.weight": new},
+              str(partial))
+    with pytest.raises(InputError, match="image encoder does not fit this model "
+                                         r"\(vae.quant_conv.weight"):
+        inspect_checkpoint(base, vae=partial)
+
+
+def _ldm_encoder(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The VAE encoder of an SD 1.x/2.x single file, as LDM names and shapes it
+    (``ldm/modules/diffusionmodules/model.py``'s ``Encoder``, ch 128, ch_mult 1,2,4,4,
+    2 res blocks, double_z; ``quant_conv`` 8 -> 8)."""
+    out: dict[str, np.ndarray] = {}
+
+    def put(name: str, *shape: int) -> None:
+        for kind, s in (("weight", shape), ("bias", shape[:1])):
+            out[f"first_stage_model.{name}.{kind}"] = rng.standard_normal(s).astype(np.float32)
+
+    def resnet(name: str, cin: int, cout: int) -> None:
+        put(f"{name}.norm1", cin)
+        put(f"{name}.conv1", cout, cin, 3, 3)
+        put(f"{name}.norm2", cout)
+        put(f"{name}.conv2", cout, cout, 3, 3)
+        if cin != cout:
+            put(f"{name}.nin_shortcut", cout, cin, 1, 1)
+
+    put("encoder.conv_in", 128, 3, 3, 3)
+    widths = [128, 256, 512, 512]
+    cin = 128
+    for i, w in enumerate(widths):
+        for j in range(2):
+            resnet(f"encoder.down.{i}.block.{j}", cin, w)
+            cin = w
+        if i < 3:
+            put(f"encoder.down.{i}.downsample.conv", w, w, 3, 3)
+    resnet("encoder.mid.block_1", 512, 512)
+    put("encoder.mid.attn_1.norm", 512)
+    for x in ("q", "k", "v", "proj_out"):
+        put(f"encoder.mid.attn_1.{x}", 512, 512, 1, 1)
+    resnet("encoder.mid.block_2", 512, 512)
+    put("encoder.norm_out", 512)
+    put("encoder.conv_out", 8, 512, 3, 3)
+    put("quant_conv", 8, 8, 1, 1)
+    return out
+
+
+def test_the_vae_encoder_maps_onto_keras_cvs_image_encoder_by_attribute(
+        tmp_path: Path) -> None:
+    """Every variable of keras-cv's ImageEncoder set once from an LDM file's encoder, each
+    where its module says (a shortcut, the attention, the downsamplers, quant_conv: the
+    values are distinct, so a swap shows); a tensor too many or too few is refused. That
+    the arithmetic then equals diffusers' is test_import_parity.py's image-to-image case."""
+    from parasight_desktop.engine.checkpoint import ENCODER_PREFIXES
+    from parasight_desktop.engine.errors import ModelError
+    from parasight_desktop.engine.keras_map import set_image_encoder
+    from parasight_desktop.engine.sd_convert import _cheap_init, build_keras
+
+    tensors = _ldm_encoder(np.random.default_rng(3))
+    path = sd_file(tmp_path / "with-encoder.safetensors", extra=tensors)
+    ck = open_checkpoint(path)
+    names = [k for k in ck.tensors if k.startswith(ENCODER_PREFIXES)]
+    assert len(names) == len(tensors) == 108
+    with _cheap_init():
+        model = build_keras("image_encoder", None, 512, 512)
+    weights = MergedWeights(ck, [])
+    assert set_image_encoder(model, weights, names) == len(model.weights) == 108
+
+    def src(key: str) -> np.ndarray:
+        return tensors[f"first_stage_model.{key}"]
+
+    layers = [layer for layer in model.layers if layer.weights]
+    conv = {0: "encoder.conv_in", 3: "encoder.down.0.downsample.conv",
+            6: "encoder.down.1.downsample.conv", 9: "encoder.down.2.downsample.conv",
+            16: "encoder.conv_out", 17: "quant_conv"}
+    for index, key in conv.items():
+        layer = layers[index].conv2d if hasattr(layers[index], "conv2d") else layers[index]
+        np.testing.assert_array_equal(np.asarray(layer.kernel),
+                                      src(f"{key}.weight").transpose(2, 3, 1, 0))
+        np.testing.assert_array_equal(np.asarray(layer.bias), src(f"{key}.bias"))
+    shortcut = layers[4].residual_projection  # down_blocks.1.resnets.0: 128 -> 256
+    np.testing.assert_array_equal(np.asarray(shortcut.conv2d.kernel),
+                                  src("encoder.down.1.block.0.nin_shortcut.weight")
+                                  .transpose(2, 3, 1, 0))
+    attention = layers[13]
+    for attr, key in (("q", "q"), ("k", "k"), ("v", "v"), ("proj_out", "proj_out")):
+        got = getattr(attention, attr)
+        got = got.conv2d if hasattr(got, "conv2d") else got
+        np.testing.assert_array_equal(np.asarray(got.kernel)[0, 0],
+                                      src(f"encoder.mid.attn_1.{key}.weight")[:, :, 0, 0].T)
+    np.testing.assert_array_equal(np.asarray(layers[15].gamma), src("encoder.norm_out.weight"))
+    np.testing.assert_array_equal(np.asarray(layers[14].norm2.beta),
+                                  src("encoder.mid.block_2.norm2.bias"))
+    with _cheap_init():
+        fresh = build_keras("image_encoder", None, 512, 512)
+    with pytest.raises(ModelError, match="lacks vae.quant_conv.bias"):
+        set_image_encoder(fresh, weights, [n for n in names if n != "vae.quant_conv.bias"])
+    odd = open_checkpoint(sd_file(tmp_path / "odd.safetensors", extra={
+        **tensors, "first_stage_model.encoder.down.3.block.2.norm1.weight":
+        np.ones(512, np.float32)}))  # a third resnet: a name diffusers has, a shape keras-cv not
+    with _cheap_init():
+        fresh = build_keras("image_encoder", None, 512, 512)
+    with pytest.raises(ModelError, match="1 tensors that keras-cv's architecture has no place"):
+        set_image_encoder(fresh, MergedWeights(odd, []),
+                          [k for k in odd.tensors if k.startswith(ENCODER_PREFIXES)])
