@@ -3,9 +3,11 @@
 Every PNG ParaSight writes carries three text chunks, all before the image data:
 
 1. ``parameters``: AUTOMATIC1111's web UI text, which most Stable Diffusion tools read
-   (tEXt when the text is Latin-1, else iTXt in UTF-8).
-2. ``parasight``: iTXt JSON with the full settings, the model, the app version, the time,
-   the sighting details and ``"ai_generated": true``.
+   (tEXt when the text is Latin-1, else iTXt in UTF-8). Image to image adds
+   ``Denoising strength``, inpainting ``Mask blur``, where A1111 puts them.
+2. ``parasight``: iTXt JSON with the full settings (with the start image's sha256), the
+   model, the app version, the time, the sighting details, the lineage (``parent``,
+   ``parent_image``, ``mask_sha256``) and ``"ai_generated": true``.
 3. ``XML:com.adobe.xmp``: an XMP packet with IPTC's DigitalSourceType
    ``trainedAlgorithmicMedia`` and a description saying this is an AI reconstruction
    of a described sighting, not a photograph.
@@ -42,8 +44,17 @@ XMP_KEY = "XML:com.adobe.xmp"
 #: IPTC digital source type for media made by a trained model from a text prompt.
 AI_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 DISCLAIMER = "AI reconstruction of a described sighting \u2014 not a photograph"
-#: Version of the ``parasight`` chunk's JSON layout.
+#: Version of the ``parasight`` chunk's JSON layout (later keys are optional additions).
 PARASIGHT_FORMAT = 1
+#: Lineage in the ``parasight`` chunk: the parent history entry's id and image file
+#: name, and the mask's id (the start image's is in the settings).
+PARENT_KEY = "parent"
+PARENT_IMAGE_KEY = "parent_image"
+MASK_KEY = "mask_sha256"
+
+#: AUTOMATIC1111's keys for image to image and inpainting.
+STRENGTH_KEY = "Denoising strength"
+MASK_BLUR_KEY = "Mask blur"
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _MAX_CHUNK = 2**31 - 1
@@ -73,6 +84,29 @@ class ImageMetadata:
         value = (self.parasight or {}).get("sighting")
         return value if isinstance(value, dict) else None
 
+    @property
+    def parent_id(self) -> int | None:
+        """The history entry this image was refined from, as its history numbered it."""
+        value = (self.parasight or {}).get(PARENT_KEY)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @property
+    def parent_image(self) -> str:
+        """The parent's image file name in its history (stable where ids are not)."""
+        value = (self.parasight or {}).get(PARENT_IMAGE_KEY)
+        return value if isinstance(value, str) else ""
+
+    @property
+    def start_sha256(self) -> str:
+        """The start image's id (``image_sha256``), or "" for an image made from text."""
+        return self.settings.init_image_sha256 if self.settings is not None else ""
+
+    @property
+    def mask_sha256(self) -> str:
+        """The inpainting mask's id (``image_sha256`` of the (H, W) mask), or ""."""
+        value = (self.parasight or {}).get(MASK_KEY)
+        return value if isinstance(value, str) else ""
+
 
 # --- AUTOMATIC1111 parameters text ---------------------------------------------------
 
@@ -90,10 +124,14 @@ def format_parameters(settings: GenerationSettings) -> str:
         fields["Model hash"] = settings.model_hash[:10]
     if settings.model_name:
         fields["Model"] = settings.model_name
-    if settings.lora_hashes:
-        fields["Lora hashes"] = settings.lora_hashes
     if settings.decoder:
         fields["VAE"] = settings.decoder  # AUTOMATIC1111 names a VAE other than the model's
+    if settings.strength is not None:  # image to image (and inpainting)
+        fields[STRENGTH_KEY] = _format_number(settings.strength)
+        if settings.mask_blur is not None:  # inpainting
+            fields[MASK_BLUR_KEY] = str(settings.mask_blur)
+    if settings.lora_hashes:  # A1111's extra parameters come last, after its own
+        fields["Lora hashes"] = settings.lora_hashes
     line = ", ".join(f"{key}: {_quote(value)}" for key, value in fields.items())
     negative = (
         f"\n{_NEGATIVE_PREFIX} {settings.negative_prompt}" if settings.negative_prompt else ""
@@ -132,7 +170,9 @@ def settings_from_parameters(params: Mapping[str, str] | str) -> GenerationSetti
     """Map A1111 parameters (text or parsed) to settings; ``None`` if a needed key is missing.
 
     A sampler ParaSight does not have keeps its A1111 name. ``Schedule type: Karras``
-    (newer web UIs) folds into the sampler name, as older ones wrote it.
+    (newer web UIs) folds into the sampler name, as older ones wrote it. ``Denoising
+    strength`` and ``Mask blur`` become ``strength`` and ``mask_blur`` (image to image and
+    inpainting); A1111 stores no start image, so ``init_image_sha256`` stays empty.
     """
     if isinstance(params, str):
         params = parse_parameters(params)
@@ -140,6 +180,7 @@ def settings_from_parameters(params: Mapping[str, str] | str) -> GenerationSetti
         size = _SIZE_RE.match(params["Size"])
         if size is None:
             return None
+        strength = _strength(params)
         return GenerationSettings(
             prompt=params.get("Prompt", ""),
             negative_prompt=params.get("Negative prompt", ""),
@@ -153,9 +194,31 @@ def settings_from_parameters(params: Mapping[str, str] | str) -> GenerationSetti
             model_hash=params.get("Model hash", ""),
             lora_hashes=params.get("Lora hashes", ""),
             decoder=params.get("VAE", "") if params.get("VAE", "") == "TAESD" else "",
+            strength=strength,
+            mask_blur=_mask_blur(params) if strength is not None else None,
         )
     except (KeyError, ValueError):
         return None
+
+
+def _strength(params: Mapping[str, str]) -> float | None:
+    """Image to image's "Denoising strength"; ``None`` from text, or when it belongs to
+    the hires fix (A1111 writes the same key for the second pass of a text-to-image)."""
+    if STRENGTH_KEY not in params or any(key.startswith("Hires") for key in params):
+        return None
+    try:
+        value = float(params[STRENGTH_KEY])
+    except ValueError:
+        return None
+    return value if 0.0 < value <= 1.0 else None
+
+
+def _mask_blur(params: Mapping[str, str]) -> int | None:
+    try:
+        value = int(params[MASK_BLUR_KEY])
+    except (KeyError, ValueError):
+        return None
+    return value if value >= 0 else None
 
 
 def _sampler_id(label: str, schedule: str) -> str:
@@ -194,15 +257,21 @@ def png_bytes(
     image: NDArray[np.uint8],
     settings: GenerationSettings,
     extra: Mapping[str, Any] | None = None,
+    *,
+    parent: int | None = None,
 ) -> bytes:
     """Encode ``image`` (H, W, 3 RGB uint8) as a PNG carrying all three metadata chunks.
 
     ``extra`` adds keys to the ``parasight`` JSON (``sighting``, ``timings``,
-    ``created_at``...); it cannot replace the settings, the model or ``ai_generated``.
+    ``created_at``, ``parent_image``, ``mask_sha256``...); it cannot replace the settings,
+    the model or ``ai_generated``. ``parent`` is the history entry the image was refined
+    from (its start image's id is ``settings.init_image_sha256``).
     """
     created_at = str((extra or {}).get("created_at") or _now())
     doc: dict[str, Any] = {"created_at": created_at}
     doc.update({k: v for k, v in (extra or {}).items() if k not in _RESERVED_KEYS})
+    if parent is not None:
+        doc[PARENT_KEY] = int(parent)
     doc.update(
         format=PARASIGHT_FORMAT,
         app=APP_NAME,
@@ -232,12 +301,14 @@ def write_png(
     sighting: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
     overwrite: bool = False,
+    parent: int | None = None,
 ) -> Path:
     """Write the PNG with metadata to ``path`` atomically; never replaces a file unless asked."""
     fields = dict(extra or {})
     if sighting is not None:
         fields["sighting"] = dict(sighting)
-    return write_atomic(Path(path), png_bytes(image, settings, fields), overwrite=overwrite)
+    data = png_bytes(image, settings, fields, parent=parent)
+    return write_atomic(Path(path), data, overwrite=overwrite)
 
 
 def _to_pil(image: NDArray[np.uint8]) -> Image.Image:

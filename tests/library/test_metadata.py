@@ -331,3 +331,68 @@ def test_write_png_refuses_to_overwrite_unless_asked(
 def test_rejects_wrong_image_array(settings: GenerationSettings) -> None:
     with pytest.raises(ValueError, match="uint8"):
         png_bytes(np.zeros((8, 8, 3), np.float32), settings)
+
+
+# --- Image to image and inpainting ----------------------------------------------------
+
+A1111_INPAINT = (
+    "a grey shape by the barn, night, photo\n"
+    "Negative prompt: cartoon\n"
+    "Steps: 30, Sampler: Euler a, CFG scale: 7, Seed: 99, Size: 512x512, "
+    "Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Denoising strength: 0.6, "
+    "Mask blur: 4, Version: v1.6.0"
+)
+
+
+def test_image_to_image_writes_denoising_strength_where_a1111_does() -> None:
+    text = format_parameters(make_settings(strength=0.6, init_image_sha256="ab" * 32))
+    assert text.splitlines()[-1] == (
+        "Steps: 20, Sampler: DPM++ 2M, CFG scale: 7.5, Seed: 123, Size: 64x48, "
+        "Model hash: 6ce0161689, Model: parasight-mini, Denoising strength: 0.6"
+    )
+
+
+def test_inpainting_adds_mask_blur_after_strength_and_before_extra_keys() -> None:
+    settings = make_settings(strength=0.75, mask_blur=4, decoder="TAESD",
+                             lora_hashes="foggy: 5e3b0f7c1a2d", init_image_sha256="cd" * 32)
+    line = format_parameters(settings).splitlines()[-1]
+    assert line.endswith(
+        "Model: parasight-mini, VAE: TAESD, Denoising strength: 0.75, Mask blur: 4, "
+        'Lora hashes: "foggy: 5e3b0f7c1a2d"'
+    )
+    back = settings_from_parameters(format_parameters(settings))
+    assert back is not None and (back.strength, back.mask_blur) == (0.75, 4)
+    assert back.init_image_sha256 == ""  # A1111's text has no start image
+
+
+def test_a1111_inpainting_png_reads_strength_and_mask_blur() -> None:
+    settings = settings_from_parameters(A1111_INPAINT)
+    assert settings is not None
+    assert (settings.strength, settings.mask_blur, settings.sampler) == (0.6, 4, "euler-a")
+
+
+def test_hires_fix_strength_is_not_image_to_image() -> None:
+    settings = settings_from_parameters(A1111_CLASSIC)  # Denoising strength + Hires upscale
+    assert settings is not None and settings.strength is None and settings.mask_blur is None
+
+
+def test_text_to_image_has_neither_key() -> None:
+    text = format_parameters(make_settings())
+    assert "Denoising strength" not in text and "Mask blur" not in text
+
+
+def test_the_parasight_chunk_records_start_image_parent_and_mask(
+    tmp_path: Path, image: NDArray[np.uint8]
+) -> None:
+    settings = make_settings(strength=0.5, mask_blur=8, init_image_sha256="ef" * 32)
+    path = write_png(tmp_path / "child.png", image, settings, parent=12,
+                     extra={"parent_image": "20240501-193000-7-abc123.png",
+                            "mask_sha256": "01" * 32})
+    meta = read_png_metadata(path)
+    assert meta.settings == settings
+    assert meta.parasight is not None and meta.parasight["parent"] == 12
+    assert meta.parent_id == 12 and meta.parent_image == "20240501-193000-7-abc123.png"
+    assert meta.start_sha256 == "ef" * 32 and meta.mask_sha256 == "01" * 32
+    plain = read_png_metadata(write_png(tmp_path / "text.png", image, make_settings()))
+    assert (plain.parent_id, plain.parent_image, plain.start_sha256, plain.mask_sha256) == (
+        None, "", "", "")
