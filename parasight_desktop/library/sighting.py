@@ -288,8 +288,15 @@ class Sighting:
         """Put back everything that made ``entry``: settings, start image, mask, strength,
         mask blur and its parent, so generating again makes it again. Returns what could
         not be restored, each as a phrase."""
+        return self.restore_settings(entry.settings, start_image, mask, parent_id,
+                                     f"start image of #{entry.id}")
+
+    def restore_settings(self, s: GenerationSettings, start_image: NDArray[np.uint8] | None,
+                         mask: NDArray[np.uint8] | None, parent_id: int | None,
+                         start_name: str = "start image") -> list[str]:
+        """:meth:`restore` from settings alone (a PNG's, say), with what was found of its
+        start image, mask and parent."""
         notes: list[str] = []
-        s = entry.settings
         self._take_settings(s)
         self.seed = s.seed
         self.variations = None
@@ -302,8 +309,8 @@ class Sighting:
         if start_image is not None:
             start_image = np.ascontiguousarray(start_image, dtype=np.uint8)
             self.start = StartPicture(
-                start_image, f"start image of #{entry.id}",
-                FROM_IMAGE if parent_id is not None else FROM_FILE, entry_id=parent_id)
+                start_image, start_name, FROM_IMAGE if parent_id is not None else FROM_FILE,
+                entry_id=parent_id)
             if mask is not None and mask.shape == start_image.shape[:2] and mask.any():
                 self.mask = np.ascontiguousarray(mask, dtype=np.uint8)
             elif mask is not None:
@@ -311,8 +318,8 @@ class Sighting:
             elif s.mask_blur is not None:
                 notes.append("its mask is no longer kept, so the whole image may change")
         elif s.init_image_sha256:
-            notes.append("its start image is no longer kept, so it is made from the "
-                         "description alone")
+            notes.append("its start image is not kept here, so it is made from the "
+                         "description alone (open or sketch one to start from)")
         self.changed()
         return notes
 

@@ -1,4 +1,5 @@
-"""The history gallery: a strip of thumbnails, newest first, and what can be done with one."""
+"""The history gallery: a strip of thumbnails, newest first, and what can be done with one;
+under it the chosen image's lineage (the chain of images it was refined from)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -22,6 +24,8 @@ from ..library.history import HistoryEntry
 from .signals import emit
 
 THUMB = 80
+LINEAGE_THUMB = 40
+LINEAGE_SHOWN = 5  # the last images of a longer chain
 ENTRY_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -46,6 +50,8 @@ class HistoryPanel(QWidget):
     reuse_requested = Signal(object)
     reveal_requested = Signal(object)
     delete_requested = Signal(object)
+    #: an image of the lineage was clicked (or "Go to parent"): its entry id
+    entry_requested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -96,12 +102,21 @@ class HistoryPanel(QWidget):
             button.clicked.connect(action.trigger)
             buttons.addWidget(button)
 
+        self.lineage = LineageView()
+        self.lineage.entry_requested.connect(lambda entry_id: emit(self.entry_requested,
+                                                                   entry_id))
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
         layout.addWidget(self.list, 1)
         layout.addLayout(buttons)
+        layout.addWidget(self.lineage)
         self._update_actions()
+
+    def set_lineage(self, chain: list[HistoryEntry]) -> None:
+        """Show the chosen image's chain, root first (the image itself last)."""
+        self.lineage.set_chain(chain)
 
     # -- content ---------------------------------------------------------------------
 
@@ -154,7 +169,9 @@ class HistoryPanel(QWidget):
         item.setData(ENTRY_ROLE, entry)
         prompt = entry.settings.prompt
         short = prompt if len(prompt) <= 200 else prompt[:200] + "\u2026"
-        item.setToolTip(f"{short}\nSeed {entry.settings.seed} \u00b7 {entry.created_at[:16]}")
+        started = f"\nStarted from #{entry.parent_id}" if entry.parent_id is not None else ""
+        item.setToolTip(f"#{entry.id}: {short}\nSeed {entry.settings.seed} \u00b7 "
+                        f"{entry.created_at[:16]}{started}")
         item.setData(Qt.ItemDataRole.AccessibleTextRole, short)
         return item
 
@@ -176,6 +193,77 @@ class HistoryPanel(QWidget):
             action.setEnabled(has)
         for button in self.findChildren(QPushButton):
             button.setEnabled(has)
+
+
+class LineageView(QWidget):
+    """"Started from #12", and the chain as small thumbnails to walk back along."""
+
+    entry_requested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("lineage")
+        self.setAccessibleName("Lineage")
+        self.chain: list[HistoryEntry] = []
+        self.label = QLabel()
+        self.label.setObjectName("lineageText")
+        self.label.setWordWrap(True)
+        self.parent_button = QPushButton("Go to parent")
+        self.parent_button.setObjectName("goToParent")
+        self.parent_button.setToolTip("Show the image this one was refined from")
+        self.parent_button.clicked.connect(self._go_to_parent)
+        self.row = QHBoxLayout()
+        self.row.setSpacing(2)
+        top = QHBoxLayout()
+        top.addWidget(self.label, 1)
+        top.addWidget(self.parent_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.addLayout(top)
+        layout.addLayout(self.row)
+        self.hide()
+
+    def parent_id(self) -> int | None:
+        return self.chain[-2].id if len(self.chain) > 1 else None
+
+    def set_chain(self, chain: list[HistoryEntry]) -> None:
+        self.chain = list(chain)
+        while self.row.count():
+            item = self.row.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
+        parent = self.parent_id()
+        if parent is None:
+            self.hide()
+            return
+        shown = self.chain[-LINEAGE_SHOWN:]
+        if len(self.chain) > len(shown):
+            self.row.addWidget(QLabel(f"\u2026{len(self.chain) - len(shown)} more"))
+        for i, entry in enumerate(shown):
+            if i:
+                arrow = QLabel("\u2192")
+                self.row.addWidget(arrow)
+            button = QToolButton()
+            button.setIcon(_thumbnail(entry))
+            button.setIconSize(QSize(LINEAGE_THUMB, LINEAGE_THUMB))
+            button.setText(f"#{entry.id}")
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
+            button.setAutoRaise(True)
+            button.setToolTip(f"#{entry.id}: {entry.settings.prompt[:120]}")
+            button.setEnabled(entry is not self.chain[-1])
+            button.clicked.connect(lambda _=False, i=entry.id: emit(self.entry_requested, i))
+            self.row.addWidget(button)
+        self.row.addStretch(1)
+        n = len(self.chain) - 1
+        self.label.setText(f"Started from #{parent} \u00b7 {n} generation(s) back to "
+                           f"#{self.chain[0].id}")
+        self.show()
+
+    def _go_to_parent(self) -> None:
+        parent = self.parent_id()
+        if parent is not None:
+            emit(self.entry_requested, parent)
 
 
 def _thumbnail(entry: HistoryEntry) -> QIcon:

@@ -8,16 +8,11 @@ bar; the description, the settings and every image made stay where they were.
 
 from __future__ import annotations
 
-import dataclasses
-import html
 import itertools
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
 from PySide6.QtCore import QByteArray, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
@@ -54,7 +49,7 @@ from ..engine.types import MAX_GUIDANCE, GenerationRequest, GenerationResult, Ge
 from ..library.errors import LibraryError
 from ..library.files import ensure_folder
 from ..library.history import DeletedEntry, History, HistoryEntry
-from ..library.metadata import DISCLAIMER, read_png_metadata, write_png
+from ..library.metadata import read_png_metadata, write_png
 from ..library.share import default_share_folder, share_to_folder, slugify
 from . import desktop
 from .about import AboutDialog
@@ -62,13 +57,16 @@ from .controls import GenerationControls
 from .describe import DescribePanel
 from .history_panel import HistoryPanel
 from .icon import app_icon
+from .image_info import ShownImage, png_extra, settings_html
 from .image_view import ImageView
-from .images import qimage_to_array
 from .message_bar import ERROR, INFO, WARNING, MessageBar
+from .refine import RefineController, keep_in_history
 from .settings import AppSettings
+from .start_image_panel import IMAGE_SUFFIXES
 from .units import format_duration
 from .worker import EngineLike, GenerationQueue, Job
 
+__all__ = ["MainWindow", "ShownImage", "history_path", "settings_html"]
 log = logging.getLogger(__name__)
 
 WINDOW_TITLE = "ParaSight"
@@ -78,22 +76,6 @@ HISTORY_DB = "history.sqlite3"
 SHUTDOWN_WAIT_MS = 1500
 #: Then how long for the Models window's thread, which was cancelled at the same time.
 MODELS_WAIT_MS = 250
-
-
-@dataclass(frozen=True)
-class ShownImage:
-    """The finished image in the view, and everything needed to save or share it."""
-
-    image: QImage
-    settings: GenerationSettings
-    sighting: dict[str, Any] | None = None
-    entry: HistoryEntry | None = None
-    timings: dict[str, float] = dataclasses.field(default_factory=dict)
-    tokens_dropped: int = 0
-    created_at: str = ""
-
-    def pixels(self) -> NDArray[np.uint8]:
-        return qimage_to_array(self.image)
 
 
 def history_path(settings: AppSettings, data_dir: Path | None = None) -> Path:
@@ -130,7 +112,7 @@ class MainWindow(QMainWindow):
         # Set by closeEvent: False if the engine thread (or any background thread) hung.
         self.engine_stopped = True
         self.threads_stopped = True
-        self._closing = False
+        self.closing = False
         self._models_dialog: QDialog | None = None
 
         self.setWindowTitle(WINDOW_TITLE)
@@ -153,6 +135,7 @@ class MainWindow(QMainWindow):
         self.queue.queue_changed.connect(self._on_queue_changed)
         self.queue.busy_changed.connect(self._on_busy_changed)
         self.queue.warmed_up.connect(self._on_warmed_up)
+        self.refine.wire()
         self.controls.model_changed.connect(self._warm_up)
         self.warm_model: str | None = None  # the model the engine has ready, if any
 
@@ -229,6 +212,7 @@ class MainWindow(QMainWindow):
         self.undo_button = QPushButton("&Undo delete")
         self.undo_button.setObjectName("undoDeleteButton")
         self.undo_button.clicked.connect(self.undo_delete)
+        self.refine = RefineController(self)  # the sighting: start image, variations, lineage
 
     def _action(self, text: str, slot: Any, shortcuts: list[QKeySequence] | None = None,
                 tip: str = "") -> QAction:
@@ -290,7 +274,8 @@ class MainWindow(QMainWindow):
                        self.choose_share_action, None, self.load_action, self.models_action,
                        None, self.quit_action]),
             ("&Edit", [self.copy_action, self.undo_action]),
-            ("&Image", [self.generate_action, self.cancel_action, self.clear_queue_action, None,
+            ("&Image", [self.generate_action, self.cancel_action, self.clear_queue_action,
+                        self.refine.refine_action, None,
                         self.fit_action, self.actual_action, self.zoom_in_action,
                         self.zoom_out_action]),
             ("&Help", [self.about_action]),
@@ -316,6 +301,7 @@ class MainWindow(QMainWindow):
         # Left: the form.
         run_row = QHBoxLayout()
         run_row.addWidget(self.generate_button, 1)
+        run_row.addWidget(self.refine.make4_button)
         run_row.addWidget(self.cancel_button)
         queue_row = QHBoxLayout()
         queue_row.addWidget(self.queue_label, 1)
@@ -330,6 +316,7 @@ class MainWindow(QMainWindow):
         form_layout = QVBoxLayout(form)
         form_layout.addWidget(self.describe, 1)
         form_layout.addWidget(self.controls)
+        form_layout.addWidget(self.refine.panel)
         form_layout.addLayout(run_row)
         form_layout.addWidget(self.progress)
         form_layout.addWidget(self.progress_label)
@@ -346,6 +333,7 @@ class MainWindow(QMainWindow):
         zoom_row.addWidget(self._tool_button(self.fit_action, "fitButton", "Fit"))
         zoom_row.addWidget(self._tool_button(self.actual_action, "actualSizeButton", "1:1"))
         zoom_row.addWidget(self.zoom_label)
+        zoom_row.addWidget(self._tool_button(self.refine.refine_action, "refineButton", "Refine"))
         zoom_row.addStretch(1)
         zoom_row.addWidget(self._tool_button(self.save_action, "saveButton", "Save\u2026"))
         zoom_row.addWidget(self._tool_button(self.copy_action, "copyButton", "Copy"))
@@ -357,6 +345,7 @@ class MainWindow(QMainWindow):
         centre_layout = QVBoxLayout(centre)
         centre_layout.setContentsMargins(0, 0, 0, 0)
         centre_layout.addWidget(self.view, 1)
+        centre_layout.addWidget(self.refine.strip)
         centre_layout.addLayout(zoom_row)
 
         about_image = QWidget()
@@ -423,6 +412,7 @@ class MainWindow(QMainWindow):
             except ParaSightError:
                 current = self._models[0].name
         self.controls.set_models(self._models, current)
+        self.refine.update_model()
         after = self.controls.model_name()
         if after != before:
             self.controls.apply_model_defaults()
@@ -531,26 +521,19 @@ class MainWindow(QMainWindow):
     # ================================================================ generate
 
     def build_request(self) -> GenerationRequest:
-        """The request the form describes; :class:`InputError`/:class:`ModelError` if it can't."""
-        request = GenerationRequest(
-            prompt=self.describe.prompt_text(),
-            negative_prompt=self.describe.negative_text(),
-            seed=None,
-            steps=self.controls.steps.value(),
-            guidance=float(self.controls.guidance.value()),
-            sampler=self.controls.sampler_id(),
-            model=self.controls.model_name() or None,
-            fast_decode=self.controls.fast_decode_value(),
-        )
-        request.validate()
+        """The request the form and the start image describe; :class:`InputError` or
+        :class:`ModelError` if it can't."""
+        self.refine.request(0)  # checked first, so a refused request does not use a seed
+        self.check_model()
+        return self.refine.request(self.controls.seed_for_next_image())
+
+    def check_model(self) -> None:
         if not self.controls.model_name():
             raise ModelError(self._no_model_message())
-        # The seed is drawn only now, so a refused request does not use one up.
-        return dataclasses.replace(request, seed=self.controls.seed_for_next_image())
 
     def generate(self) -> Job | None:
         """Make an image from the form now, or queue it behind the one being made."""
-        if self._closing:
+        if self.closing:
             return None
         try:
             request = self.build_request()
@@ -561,7 +544,7 @@ class MainWindow(QMainWindow):
             return None
         if self.messages.kind == ERROR:
             self.messages.clear()
-        job = self.queue.submit(request, self.describe.sighting())
+        job = self.refine.submit(request)
         if self.queue.current is not job:
             self._status(f"Queued: {len(self.queue.pending)} waiting.")
         # The form is saved when the window closes, not here: writing the settings file
@@ -622,7 +605,7 @@ class MainWindow(QMainWindow):
         """Runs in the engine thread: write the image into the history (History is
         thread-safe: one SQLite connection per thread). Touches no widget."""
         history = self.history
-        return history.add(result, job.sighting) if history is not None else None
+        return keep_in_history(history, job, result) if history is not None else None
 
     def _on_finished(self, job: Job, result: GenerationResult, image: QImage) -> None:
         entry: HistoryEntry | None = job.kept
@@ -638,6 +621,7 @@ class MainWindow(QMainWindow):
             created_at=entry.created_at if entry else result.created_at)
         if entry is not None:
             self.history_panel.prepend(entry)
+        self.refine.on_finished(job, image, entry)
         if self._follow_job or self._shown is None:
             self._display(shown)
         total = result.timings.get("total")
@@ -696,6 +680,7 @@ class MainWindow(QMainWindow):
         file = shown.entry.image_path if shown.entry is not None else None
         self.view.set_image(shown.image, file)
         self.info.setHtml(settings_html(shown))
+        self.refine.show_lineage(shown.entry)
         self._update_image_actions()
 
     def shown(self) -> ShownImage | None:
@@ -716,7 +701,8 @@ class MainWindow(QMainWindow):
 
     def _update_image_actions(self) -> None:
         has = self._shown is not None
-        for action in (self.save_action, self.copy_action, self.share_action):
+        for action in (self.save_action, self.copy_action, self.share_action,
+                       self.refine.refine_action):
             action.setEnabled(has)
         if not has:
             self.info.setHtml("" if self.view.has_pixmap() else
@@ -756,7 +742,7 @@ class MainWindow(QMainWindow):
             path, overwrite = path.with_name(path.name + ".png"), False
         try:
             write_png(path, shown.pixels(), shown.settings, sighting=shown.sighting,
-                      extra=_extra(shown), overwrite=overwrite)
+                      extra=png_extra(shown), overwrite=overwrite)
         except (LibraryError, OSError, ValueError) as err:
             self.show_error(str(err))
             return None
@@ -819,7 +805,9 @@ class MainWindow(QMainWindow):
     # ================================================================ history
 
     def reuse_entry(self, entry: HistoryEntry) -> None:
-        self.apply_settings(entry.settings, entry.sighting, f"image #{entry.id}")
+        """Its description and settings, and its start image, mask and strength where kept."""
+        notes = self.refine.restore(entry)
+        self.apply_settings(entry.settings, entry.sighting, f"image #{entry.id}", notes)
 
     def reveal_entry(self, entry: HistoryEntry) -> None:
         if not entry.image_path.exists():
@@ -863,9 +851,10 @@ class MainWindow(QMainWindow):
     # ================================================================ settings from images
 
     def apply_settings(self, settings: GenerationSettings, sighting: dict[str, Any] | None,
-                       source: str) -> list[str]:
-        """Put an image's description and settings into the form; return what could not be."""
-        notes: list[str] = []
+                       source: str, notes: list[str] | None = None) -> list[str]:
+        """Put an image's description and settings into the form; return what could not be
+        (after ``notes``, what could not be restored already)."""
+        notes = list(notes or [])
         self.describe.set_values(settings.prompt, settings.negative_prompt, sighting or {})
         if settings.model_name and not self.controls.select_model(settings.model_name):
             notes.append(f"its model '{settings.model_name}' is not installed, so "
@@ -900,7 +889,8 @@ class MainWindow(QMainWindow):
                 "the PNG), so there is nothing to load. Drop a PNG made by ParaSight or by "
                 "another Stable Diffusion tool.")
             return False
-        self.apply_settings(meta.settings, meta.sighting, path.name)
+        notes = self.refine.restore_png(meta)  # start image, mask, parent where kept
+        self.apply_settings(meta.settings, meta.sighting, path.name, notes)
         return True
 
     def ask_load_settings(self) -> None:
@@ -910,27 +900,37 @@ class MainWindow(QMainWindow):
             self.load_settings_from_png(Path(name))
 
     @staticmethod
-    def _png_urls(event: QDragEnterEvent | QDropEvent) -> list[Path]:
+    def _image_urls(event: QDragEnterEvent | QDropEvent) -> list[Path]:
         mime = event.mimeData()
         if not mime.hasUrls():
             return []
         return [Path(u.toLocalFile()) for u in mime.urls()
-                if u.isLocalFile() and u.toLocalFile().lower().endswith(".png")]
+                if u.isLocalFile() and Path(u.toLocalFile()).suffix.lower() in IMAGE_SUFFIXES]
+
+    def open_dropped(self, path: Path) -> bool:
+        """A PNG with settings puts them back; any other picture becomes the start image."""
+        if path.suffix.lower() == ".png":
+            try:
+                if read_png_metadata(path).settings is not None:
+                    return self.load_settings_from_png(path)
+            except (LibraryError, OSError):
+                pass  # not readable as a PNG with settings: try it as a picture
+        return self.refine.panel.load(path)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if event.source() is None and self._png_urls(event):
+        if event.source() is None and self._image_urls(event):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        paths = self._png_urls(event)
+        paths = self._image_urls(event)
         if not paths:
             event.ignore()
             return
         event.acceptProposedAction()
         # Let the drag source get its answer before any error is shown.
-        QTimer.singleShot(0, lambda: self.load_settings_from_png(paths[0]))
+        QTimer.singleShot(0, lambda: self.open_dropped(paths[0]))
 
     # ================================================================ about, close
 
@@ -962,8 +962,8 @@ class MainWindow(QMainWindow):
         Closing the window ends the app, so a model download or conversion running in the
         Models window is cancelled too (a download resumes from its part file next time).
         """
-        if not self._closing:
-            self._closing = True
+        if not self.closing:
+            self.closing = True
             try:
                 self.save_state()
             except Exception:  # never let a settings problem keep the window open
@@ -979,47 +979,3 @@ class MainWindow(QMainWindow):
             if self._owns_history and self.history is not None and self.engine_stopped:
                 self.history.close()
         event.accept()
-
-
-def _extra(shown: ShownImage) -> dict[str, Any]:
-    extra: dict[str, Any] = {"timings": shown.timings}
-    if shown.created_at:
-        extra["created_at"] = shown.created_at
-    return extra
-
-
-def settings_html(shown: ShownImage) -> str:
-    """What made the image, for the panel beside it."""
-    s = shown.settings
-    e = html.escape
-    rows = [
-        ("Seed", str(s.seed)),
-        ("Steps", str(s.steps)),
-        ("Guidance", f"{s.guidance:g}"),
-        ("Sampler", s.sampler_label),
-        *([("Decoder", s.decoder)] if s.decoder else []),
-        ("Model", s.model_name or "unknown"),
-        ("Size", f"{s.width}\u00d7{s.height}"),
-    ]
-    if shown.created_at:
-        rows.append(("Made", shown.created_at[:19].replace("T", " ") + " UTC"))
-    total = shown.timings.get("total")
-    if total:
-        rows.append(("Took", format_duration(total)))
-    table = "".join(f"<tr><td><b>{e(k)}</b>&nbsp;</td><td>{e(v)}</td></tr>" for k, v in rows)
-    parts = [f"<p><b>Description</b><br>{e(s.prompt)}</p>"]
-    if shown.tokens_dropped:
-        parts.append(f"<p><i>The model did not read the last {shown.tokens_dropped} "
-                     "token(s) of this description.</i></p>")
-    if s.negative_prompt:
-        parts.append(f"<p><b>Left out</b><br>{e(s.negative_prompt)}</p>")
-    parts.append("<p><b>Settings</b></p>")
-    parts.append(f"<table cellspacing='0' cellpadding='1'>{table}</table>")
-    if shown.sighting:
-        lines = [f"{label}: {e(str(shown.sighting[key]))}"
-                 for key, label in (("where", "Where"), ("when", "When"))
-                 if shown.sighting.get(key)]
-        if lines:
-            parts.append("<p><b>Sighting</b><br>" + "<br>".join(lines) + "</p>")
-    parts.append(f"<p><i>{e(DISCLAIMER)}.</i></p>")
-    return "\n".join(parts)

@@ -254,7 +254,7 @@ class SketchCanvas(PaintSurface):
 
     def _set_state(self, state: object) -> None:
         assert isinstance(state, tuple)
-        self._background = state  # type: ignore[assignment]
+        self._background = state
 
     @property
     def background(self) -> RGB:
@@ -357,8 +357,9 @@ class MaskPainter(PaintSurface):
         self._shape(points, self._ink())
         self._changed()
 
-    def mask(self) -> NDArray[np.uint8]:
-        """(height, width) uint8: 255 where the image may change, 0 where it is kept."""
+    def mask(self) -> NDArray[np.uint8]:  # type: ignore[override]
+        """(height, width) uint8: 255 where the image may change, 0 where it is kept.
+        (QWidget.mask, the widget's own shape, is not virtual: Qt never calls this.)"""
         alpha = qimage_alpha(self._layer)
         return np.where(alpha >= 128, 255, 0).astype(np.uint8)
 

@@ -52,6 +52,9 @@ class Job:
 
     request: GenerationRequest
     sighting: Any = None  # kept with the image, never sent to the model
+    #: where the image comes from (library.sighting.Origin: parent, start image, mask,
+    #: variation set), kept with it in the history
+    origin: Any = None
     id: int = field(default_factory=lambda: next(_job_ids))
     cancel: threading.Event = field(default_factory=threading.Event)
     #: Set in the engine thread when the image has been kept: what ``keep`` returned,
@@ -234,11 +237,12 @@ class GenerationQueue(QObject):
 
     # -- commands (GUI thread) ----------------------------------------------------
 
-    def submit(self, request: GenerationRequest, sighting: Any = None) -> Job:
+    def submit(self, request: GenerationRequest, sighting: Any = None,
+               origin: Any = None) -> Job:
         """Run ``request`` now if idle, else queue it behind the others."""
         if self._closed:
             raise RuntimeError("the generation queue is shut down")
-        job = Job(request=request, sighting=sighting)
+        job = Job(request=request, sighting=sighting, origin=origin)
         self._pending.append(job)
         emit(self.queue_changed)
         self._start_next()
