@@ -5,9 +5,19 @@ On disk, beside the database file::
     history.sqlite3          one row per image (WAL mode; schema version in user_version)
     images/<name>.png        the image, with full metadata (see metadata.py)
     thumbnails/<name>.png    a small copy for lists (THUMB_SIZE px on the long side)
+    starts/<sha256>.png      a start image (image to image), once however many use it
+    masks/<sha256>.png       an inpainting mask (white = changed), likewise
 
-The PNGs are the record: each carries its settings, sighting and timings, so a history
-whose database is lost can be rebuilt from ``images/`` (``open_or_recover`` does this).
+The PNGs are the record: each carries its settings, sighting, timings and lineage (its
+parent's id and image name, its start image's and mask's sha256), so a history whose
+database is lost can be rebuilt from ``images/`` (``open_or_recover`` does this).
+
+Lineage: an entry may name the entry it was refined from (``parent_id``). Deleting an
+entry leaves its children's ``parent_id`` as it was, so undoing the delete mends the
+line; until then ``lineage`` stops at the gap. Start images and masks are named by their
+content (``image_sha256``) and counted by reference: deleting an entry removes its start
+image or mask only when no other entry uses it (undo writes it back). The count is kept
+under one lock per ``History`` object, so two processes must not share one history.
 
 Threads: SQLite connections must not be shared between threads, so ``History`` opens
 one connection per thread on first use (WAL lets readers go on while one thread
@@ -21,6 +31,7 @@ import builtins
 import io
 import json
 import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -36,7 +47,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from ..engine.types import GenerationResult, GenerationSettings
+from ..engine.types import GenerationResult, GenerationSettings, image_sha256
 from .errors import (
     AlreadyExistsError,
     CorruptHistoryError,
@@ -46,13 +57,17 @@ from .errors import (
     MetadataError,
 )
 from .files import ensure_folder, remove_quietly, write_atomic
-from .metadata import png_bytes, read_png_metadata
+from .metadata import MASK_KEY, PARENT_IMAGE_KEY, png_bytes, read_png_metadata
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 THUMB_SIZE = 192
 IMAGES_DIR = "images"
 THUMBS_DIR = "thumbnails"
+STARTS_DIR = "starts"
+MASKS_DIR = "masks"
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
+#: Version 1, as first created; later versions are reached through _MIGRATIONS.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, so undo can restore an id
@@ -66,9 +81,23 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE INDEX IF NOT EXISTS entries_newest_first ON entries (created_at DESC, id DESC);
 """
-#: Upgrades: schema version N -> the SQL that takes it to N + 1.
-_MIGRATIONS: dict[int, str] = {}
-_COLUMNS = "id, created_at, settings, sighting, timings, image_file, thumb_file"
+#: Upgrades: schema version N -> the SQL that takes it to N + 1. Old rows are kept.
+_MIGRATIONS: dict[int, str] = {
+    # 1 -> 2, image to image: lineage, start image and mask. No foreign key on
+    # parent_id: a child outlives its deleted parent (undo brings the parent back).
+    1: """
+ALTER TABLE entries ADD COLUMN parent_id INTEGER;   -- the entry it was refined from
+ALTER TABLE entries ADD COLUMN start_sha256 TEXT;   -- starts/<sha256>.png
+ALTER TABLE entries ADD COLUMN mask_sha256 TEXT;    -- masks/<sha256>.png
+CREATE INDEX IF NOT EXISTS entries_parent ON entries (parent_id);
+CREATE INDEX IF NOT EXISTS entries_start ON entries (start_sha256);
+CREATE INDEX IF NOT EXISTS entries_mask ON entries (mask_sha256);
+""",
+}
+_COLUMNS = (
+    "id, created_at, settings, sighting, timings, image_file, thumb_file, "
+    "parent_id, start_sha256, mask_sha256"
+)
 
 
 @dataclass(frozen=True)
@@ -82,6 +111,16 @@ class HistoryEntry:
     thumb_path: Path
     sighting: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: The entry this image was refined from (it may since have been deleted), or None.
+    parent_id: int | None = None
+    #: The start image's id (``image_sha256``; see ``History.start_image``), "" from text.
+    start_sha256: str = ""
+    #: The inpainting mask's id (see ``History.mask``), "" when the whole image could change.
+    mask_sha256: str = ""
+
+
+#: The name the window's code uses.
+Entry = HistoryEntry
 
 
 @dataclass(frozen=True)
@@ -91,6 +130,10 @@ class DeletedEntry:
     entry: HistoryEntry
     image_png: bytes | None
     thumb_png: bytes | None
+    #: The start image and mask files (the delete removes them if no other entry uses
+    #: them; ``restore`` writes them back if they are gone).
+    start_png: bytes | None = None
+    mask_png: bytes | None = None
 
 
 class History:
@@ -101,12 +144,16 @@ class History:
         self.folder = self.path.parent
         self.images_dir = self.folder / IMAGES_DIR
         self.thumbs_dir = self.folder / THUMBS_DIR
+        self.starts_dir = self.folder / STARTS_DIR
+        self.masks_dir = self.folder / MASKS_DIR
         #: Set by ``open_or_recover``: where a damaged database was moved, and how many
         #: images were brought back from ``images/``.
         self.recovered_from: Path | None = None
         self.recovered_entries = 0
         self._local = threading.local()
         self._lock = threading.Lock()
+        #: Held while start images and masks are written, counted or removed.
+        self._blob_lock = threading.RLock()
         self._connections: builtins.list[sqlite3.Connection] = []
         self._closed = False
         ensure_folder(self.folder)
@@ -168,53 +215,164 @@ class History:
             raise _not_found(entry_id)
         return self._entry(row)
 
+    def lineage(self, entry_id: int) -> builtins.list[HistoryEntry]:
+        """The line of refinements that led to ``entry_id``: its root first, it last.
+
+        A deleted ancestor ends the line there (the entries after it are returned).
+        """
+        line = [self.get(entry_id)]
+        seen = {entry_id}
+        while (parent := line[-1].parent_id) is not None and parent not in seen:
+            seen.add(parent)
+            try:
+                line.append(self.get(parent))
+            except EntryNotFoundError:
+                break
+        line.reverse()
+        return line
+
+    def children(self, entry_id: int) -> builtins.list[HistoryEntry]:
+        """The entries refined from ``entry_id``, oldest first."""
+        with self._sql("read"):
+            rows = self._conn().execute(
+                f"SELECT {_COLUMNS} FROM entries WHERE parent_id = ? "
+                "ORDER BY created_at, id",
+                (entry_id,),
+            )
+            return [self._entry(row) for row in rows.fetchall()]
+
+    def find_image(self, name: str) -> HistoryEntry | None:
+        """The entry whose image file is ``images/<name>``, if any (names outlast ids)."""
+        entry_id = self._id_of_image(name)
+        if entry_id is None:
+            return None
+        try:
+            return self.get(entry_id)
+        except EntryNotFoundError:
+            return None
+
+    def start_image(self, entry: HistoryEntry) -> NDArray[np.uint8] | None:
+        """The start image ``entry`` was made from, (H, W, 3) RGB; None if from text, or
+        if its file is gone or damaged."""
+        return self.find_start(entry.start_sha256)
+
+    def mask(self, entry: HistoryEntry) -> NDArray[np.uint8] | None:
+        """The inpainting mask ``entry`` was made with, (H, W) with 255 = changed; None if
+        it had none, or if its file is gone or damaged."""
+        return self.find_mask(entry.mask_sha256)
+
+    def find_start(self, sha256: str) -> NDArray[np.uint8] | None:
+        """The start image with this id (``image_sha256``), if the history still has it."""
+        return self._read_blob(self.starts_dir, sha256, "RGB")
+
+    def find_mask(self, sha256: str) -> NDArray[np.uint8] | None:
+        """The mask with this id (``image_sha256`` of the mask), if the history still has it."""
+        return self._read_blob(self.masks_dir, sha256, "L")
+
     # --- Writing ---------------------------------------------------------------------
 
     def add(
-        self, result: GenerationResult, sighting: Mapping[str, Any] | None = None
+        self,
+        result: GenerationResult,
+        sighting: Mapping[str, Any] | None = None,
+        *,
+        parent_id: int | None = None,
+        start_image: NDArray[np.uint8] | None = None,
+        mask: NDArray[np.uint8] | None = None,
     ) -> HistoryEntry:
-        """Keep a finished image: write its PNG and thumbnail atomically, then its row."""
+        """Keep a finished image: write its PNG and thumbnail atomically, then its row.
+
+        Image to image: ``parent_id`` is the entry it was refined from (None for a new
+        photo or sketch), ``start_image`` the (H, W, 3) pixels the engine started from
+        (kept once per sha256) and ``mask`` the (H, W) inpainting mask. The start image
+        must be the one ``result.settings.init_image_sha256`` names.
+        """
+        settings = result.settings
+        start_sha = settings.init_image_sha256
+        if start_image is not None:
+            start_image = _checked_pixels(start_image, 3, "start image")
+            actual = image_sha256(start_image)
+            if start_sha and start_sha != actual:
+                raise ValueError(
+                    "This start image is not the one the image was made from (its sha256 "
+                    "differs from the settings' init_image_sha256)."
+                )
+            if not start_sha:
+                start_sha = actual
+                settings = replace(settings, init_image_sha256=actual)
+        mask_sha = ""
+        if mask is not None:
+            mask = _checked_pixels(mask, 2, "mask")
+            mask_sha = image_sha256(mask)
         created_at, moment = _timestamp(result.created_at)
         details = dict(sighting) if sighting else None
         timings = {str(k): float(v) for k, v in result.timings.items()}
-        png = png_bytes(
-            result.image,
-            result.settings,
-            {"created_at": created_at, "sighting": details, "timings": timings},
-        )
-        image_path, thumb_path = self._write_files(
-            f"{moment:%Y%m%d-%H%M%S}-{result.settings.seed}", png, _thumbnail_png(result.image)
-        )
-        entry = HistoryEntry(
-            id=0,
-            created_at=created_at,
-            settings=result.settings,
-            image_path=image_path,
-            thumb_path=thumb_path,
-            sighting=details,
-            timings=timings,
-        )
-        try:
-            with self._sql("add the image to"):
-                entry_id = self._insert(entry, with_id=False)
-        except BaseException:
-            remove_quietly(image_path)
-            remove_quietly(thumb_path)
-            raise
+        extra: dict[str, Any] = {"created_at": created_at, "sighting": details, "timings": timings}
+        if parent_id is not None:
+            parent_image = self._image_name(parent_id)
+            if parent_image:
+                extra[PARENT_IMAGE_KEY] = parent_image
+        if mask_sha:
+            extra[MASK_KEY] = mask_sha
+        png = png_bytes(result.image, settings, extra, parent=parent_id)
+        thumb = _thumbnail_png(result.image)
+        with self._blob_lock:
+            made: builtins.list[Path] = []
+            try:
+                if start_image is not None:
+                    made += self._write_blob(self.starts_dir, start_sha, start_image)
+                if mask is not None:
+                    made += self._write_blob(self.masks_dir, mask_sha, mask)
+                image_path, thumb_path = self._write_files(
+                    f"{moment:%Y%m%d-%H%M%S}-{settings.seed}", png, thumb
+                )
+            except BaseException:
+                for path in made:
+                    remove_quietly(path)
+                raise
+            entry = HistoryEntry(
+                id=0,
+                created_at=created_at,
+                settings=settings,
+                image_path=image_path,
+                thumb_path=thumb_path,
+                sighting=details,
+                timings=timings,
+                parent_id=parent_id,
+                start_sha256=start_sha,
+                mask_sha256=mask_sha,
+            )
+            try:
+                with self._sql("add the image to"):
+                    entry_id = self._insert(entry, with_id=False)
+            except BaseException:
+                for path in (image_path, thumb_path, *made):
+                    remove_quietly(path)
+                raise
         return replace(entry, id=entry_id)
 
     def delete(self, entry_id: int) -> DeletedEntry:
         """Remove an entry and its files; pass the result to :meth:`restore` to undo."""
         entry = self.get(entry_id)
+        with self._blob_lock:
+            with self._sql("delete the image from"):
+                conn = self._conn()
+                with conn:
+                    gone = conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,)).rowcount
+            if not gone:
+                raise _not_found(entry_id)
+            # Undo needs them even where others use them now: those may go first.
+            start_png = self._blob_bytes(self.starts_dir, entry.start_sha256)
+            mask_png = self._blob_bytes(self.masks_dir, entry.mask_sha256)
+            self._release_blob(self.starts_dir, "start_sha256", entry.start_sha256)
+            self._release_blob(self.masks_dir, "mask_sha256", entry.mask_sha256)
         deleted = DeletedEntry(
-            entry, _read_or_none(entry.image_path), _read_or_none(entry.thumb_path)
+            entry,
+            _read_or_none(entry.image_path),
+            _read_or_none(entry.thumb_path),
+            start_png=start_png,
+            mask_png=mask_png,
         )
-        with self._sql("delete the image from"):
-            conn = self._conn()
-            with conn:
-                gone = conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,)).rowcount
-        if not gone:
-            raise _not_found(entry_id)
         remove_quietly(entry.image_path)
         remove_quietly(entry.thumb_path)
         return deleted
@@ -223,46 +381,64 @@ class History:
         """Undo :meth:`delete`: put the files and the row back, with the same id."""
         entry = deleted.entry
         written: builtins.list[Path] = []
-        try:
-            for path, data in (
-                (entry.image_path, deleted.image_png),
-                (entry.thumb_path, deleted.thumb_png),
-            ):
-                if data is not None:
-                    existed = path.exists()  # undo twice: the file is already back
-                    ensure_folder(path.parent)
-                    write_atomic(path, data, overwrite=True)
-                    if not existed:
-                        written.append(path)
-            with self._sql("restore the image to"):
-                self._insert(entry, with_id=True)
-        except BaseException:
-            for path in written:
-                remove_quietly(path)
-            raise
+        files = [
+            (entry.image_path, deleted.image_png),
+            (entry.thumb_path, deleted.thumb_png),
+        ]
+        if deleted.start_png is not None and _is_sha256(entry.start_sha256):
+            files.append((self._blob_path(self.starts_dir, entry.start_sha256), deleted.start_png))
+        if deleted.mask_png is not None and _is_sha256(entry.mask_sha256):
+            files.append((self._blob_path(self.masks_dir, entry.mask_sha256), deleted.mask_png))
+        with self._blob_lock:
+            try:
+                for path, data in files:
+                    if data is not None:
+                        existed = path.exists()  # undo twice: the file is already back
+                        ensure_folder(path.parent)
+                        write_atomic(path, data, overwrite=True)
+                        if not existed:
+                            written.append(path)
+                with self._sql("restore the image to"):
+                    self._insert(entry, with_id=True)
+            except BaseException:
+                for path in written:
+                    remove_quietly(path)
+                raise
         return self.get(entry.id)
 
     def import_images(self) -> int:
         """Add every PNG in ``images/`` that no entry refers to; return how many were added.
 
-        Settings, sighting, timings and time come from each PNG's own metadata; files
-        without readable settings are left alone.
+        Settings, sighting, timings, time and lineage come from each PNG's own
+        metadata (a parent is found by its image's name, as ids are new); start images
+        and masks still in their folders are found by sha256. Files without readable
+        settings are left alone.
         """
         if not self.images_dir.is_dir():
             return 0
         with self._sql("read"):
             known = {row[0] for row in self._conn().execute("SELECT image_file FROM entries")}
-        added = 0
+        added: builtins.list[tuple[int, str]] = []  # (new id, parent's image name)
         for image_path in sorted(self.images_dir.glob("*.png")):
             if self._relative(image_path) in known:
                 continue
-            entry = self._entry_from_png(image_path)
-            if entry is None:
+            found = self._entry_from_png(image_path)
+            if found is None:
                 continue
+            entry, parent_image = found
             with self._sql("add the image to"):
-                self._insert(entry, with_id=False)
-            added += 1
-        return added
+                added.append((self._insert(entry, with_id=False), parent_image))
+        # Ids are new, so each parent is found again by its image's name.
+        for entry_id, parent_image in added:
+            parent = self._id_of_image(parent_image)
+            if parent is not None and parent != entry_id:
+                with self._sql("add the image to"):
+                    conn = self._conn()
+                    with conn:
+                        conn.execute(
+                            "UPDATE entries SET parent_id = ? WHERE id = ?", (parent, entry_id)
+                        )
+        return len(added)
 
     def close(self) -> None:
         """Close every thread's connection. The object cannot be used afterwards."""
@@ -317,11 +493,9 @@ class History:
                 )
             if version > 0 and "entries" not in tables:
                 raise CorruptHistoryError(self.path, "its table of images is missing")
-            if version == 0:
-                conn.executescript(
-                    f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                )
-                version = SCHEMA_VERSION
+            if version == 0:  # a new history: version 1, then the same upgrades as old ones
+                conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = 1; COMMIT;")
+                version = 1
             while version < SCHEMA_VERSION:
                 conn.executescript(
                     f"BEGIN IMMEDIATE; {_MIGRATIONS[version]} PRAGMA user_version = {version + 1}; COMMIT;"
@@ -381,20 +555,95 @@ class History:
             _search_text(entry.settings.prompt, entry.sighting),
             self._relative(entry.image_path),
             self._relative(entry.thumb_path),
+            entry.parent_id,
+            entry.start_sha256 or None,
+            entry.mask_sha256 or None,
         )
-        columns = "created_at, settings, sighting, timings, search_text, image_file, thumb_file"
+        columns = (
+            "created_at, settings, sighting, timings, search_text, image_file, thumb_file, "
+            "parent_id, start_sha256, mask_sha256"
+        )
+        marks = ", ".join("?" for _ in values)
         conn = self._conn()
         with conn:
             if with_id:  # restoring: an entry already there (undo twice) is left as it is
                 conn.execute(
-                    f"INSERT OR IGNORE INTO entries (id, {columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT OR IGNORE INTO entries (id, {columns}) VALUES (?, {marks})",
                     (entry.id, *values),
                 )
                 return entry.id
-            cursor = conn.execute(
-                f"INSERT INTO entries ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)", values
-            )
+            cursor = conn.execute(f"INSERT INTO entries ({columns}) VALUES ({marks})", values)
         return int(cursor.lastrowid or 0)
+
+    def _image_name(self, entry_id: int) -> str:
+        """The image file name of an entry ("" if it is gone): the parent's lasting name."""
+        with self._sql("read"):
+            row = (
+                self._conn()
+                .execute("SELECT image_file FROM entries WHERE id = ?", (entry_id,))
+                .fetchone()
+            )
+        return Path(str(row[0])).name if row else ""
+
+    def _id_of_image(self, name: str) -> int | None:
+        if not name or "/" in name or "\\" in name:
+            return None
+        with self._sql("read"):
+            row = (
+                self._conn()
+                .execute(
+                    "SELECT id FROM entries WHERE image_file = ?",
+                    (self._relative(self.images_dir / name),),
+                )
+                .fetchone()
+            )
+        return int(row[0]) if row else None
+
+    def _blob_path(self, folder: Path, sha256: str) -> Path:
+        return folder / f"{sha256}.png"
+
+    def _write_blob(
+        self, folder: Path, sha256: str, pixels: NDArray[np.uint8]
+    ) -> builtins.list[Path]:
+        """Keep a start image or mask once; return the path if this call wrote it."""
+        path = self._blob_path(folder, sha256)
+        if path.exists():
+            return []
+        ensure_folder(folder)
+        buffer = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="PNG")
+        try:
+            write_atomic(path, buffer.getvalue())
+        except AlreadyExistsError:
+            return []
+        return [path]
+
+    def _blob_bytes(self, folder: Path, sha256: str) -> bytes | None:
+        return _read_or_none(self._blob_path(folder, sha256)) if _is_sha256(sha256) else None
+
+    def _release_blob(self, folder: Path, column: str, sha256: str) -> None:
+        """After a delete: remove the file if no entry uses it any more."""
+        if not _is_sha256(sha256):
+            return
+        with self._sql("read"):
+            row = (
+                self._conn()
+                .execute(f"SELECT count(*) FROM entries WHERE {column} = ?", (sha256,))
+                .fetchone()
+            )
+        if not int(row[0]):
+            remove_quietly(self._blob_path(folder, sha256))
+
+    def _read_blob(self, folder: Path, sha256: str, mode: str) -> NDArray[np.uint8] | None:
+        """The pixels stored under ``sha256``; None if missing, damaged or not what it says."""
+        if not _is_sha256(sha256):
+            return None
+        try:
+            with Image.open(self._blob_path(folder, sha256)) as picture:
+                pixels = np.asarray(picture.convert(mode), dtype=np.uint8).copy()
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            return None
+        return pixels if image_sha256(pixels) == sha256 else None
 
     def _write_files(self, stem: str, png: bytes, thumb: bytes) -> tuple[Path, Path]:
         """Write the image and thumbnail under a fresh name; neither or both are left."""
@@ -415,7 +664,8 @@ class History:
             return image_path, thumb_path
 
     def _entry(self, row: tuple[Any, ...]) -> HistoryEntry:
-        entry_id, created_at, settings, sighting, timings, image_file, thumb_file = row
+        (entry_id, created_at, settings, sighting, timings, image_file, thumb_file,
+         parent_id, start_sha256, mask_sha256) = row
         try:
             return HistoryEntry(
                 id=int(entry_id),
@@ -425,12 +675,16 @@ class History:
                 thumb_path=self.folder / thumb_file,
                 sighting=json.loads(sighting) if sighting else None,
                 timings=json.loads(timings),
+                parent_id=None if parent_id is None else int(parent_id),
+                start_sha256=str(start_sha256 or ""),
+                mask_sha256=str(mask_sha256 or ""),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise CorruptHistoryError(self.path, f"entry {entry_id} cannot be read: {err}") from err
 
-    def _entry_from_png(self, image_path: Path) -> HistoryEntry | None:
-        """An entry rebuilt from a PNG's own metadata (and a fresh thumbnail if needed)."""
+    def _entry_from_png(self, image_path: Path) -> tuple[HistoryEntry, str] | None:
+        """An entry rebuilt from a PNG's own metadata (and a fresh thumbnail if needed),
+        with its parent's image name (its ``parent_id`` is set once that is found)."""
         try:
             meta = read_png_metadata(image_path)
         except MetadataError:
@@ -452,7 +706,7 @@ class History:
             except (OSError, ValueError, LibraryError):
                 return None
         timings = doc.get("timings")
-        return HistoryEntry(
+        entry = HistoryEntry(
             id=0,
             created_at=created_at,
             settings=meta.settings,
@@ -460,13 +714,30 @@ class History:
             thumb_path=thumb_path,
             sighting=meta.sighting,
             timings=timings if isinstance(timings, dict) else {},
+            start_sha256=meta.start_sha256 if _is_sha256(meta.start_sha256) else "",
+            mask_sha256=meta.mask_sha256 if _is_sha256(meta.mask_sha256) else "",
         )
+        return entry, meta.parent_image
 
     def _relative(self, path: Path) -> str:
         try:
             return path.relative_to(self.folder).as_posix()
         except ValueError:
             return str(path)
+
+
+def _is_sha256(text: str) -> bool:
+    """A sha256 in lower-case hex: the only names starts/ and masks/ hold (a PNG's chunk
+    could say anything, such as a path)."""
+    return bool(_SHA256_RE.match(text))
+
+
+def _checked_pixels(pixels: NDArray[np.uint8], ndim: int, what: str) -> NDArray[np.uint8]:
+    array = np.asarray(pixels)
+    if array.dtype != np.uint8 or array.ndim != ndim or (ndim == 3 and array.shape[2] != 3):
+        shape = "(H, W, 3)" if ndim == 3 else "(H, W)"
+        raise ValueError(f"The {what} must be uint8 {shape}; got {array.dtype} {array.shape}.")
+    return np.ascontiguousarray(array)
 
 
 def _search_clause(search: str | None) -> tuple[str, tuple[str, ...]]:
