@@ -13,11 +13,15 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from .engine.errors import CancelledError, InputError, ParaSightError
-from .engine.types import SAMPLERS, GenerationRequest
+from .engine.types import DEFAULT_MASK_BLUR, DEFAULT_STRENGTH, SAMPLERS, GenerationRequest
+
+if TYPE_CHECKING:
+    from .engine.store import ModelInfo
 
 EXIT_USAGE = 2
 
@@ -63,6 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--decoder", choices=("fast", "full"),
                    help="fast: TAESD, where the model has it (the default for few-step "
                         "models); full: the model's own VAE decoder")
+    g.add_argument("--init-image", type=Path, metavar="PATH",
+                   help="start from this photo or sketch (image to image)")
+    g.add_argument("--strength", type=_float_arg,
+                   help="how much of the start image changes: above 0, at most 1 "
+                        f"(default {DEFAULT_STRENGTH:g})")
+    g.add_argument("--fit", choices=("crop", "fit"),
+                   help="fit the start image to the model's size: crop (fill the frame, "
+                        "cut the edges; the default) or fit (all of it, on grey bands)")
+    g.add_argument("--mask", type=Path, metavar="PATH",
+                   help="inpaint: a picture, white where the image may change and black "
+                        "where it is kept (fitted like the start image)")
+    g.add_argument("--mask-blur", type=_int_arg, metavar="N",
+                   help=f"pixels of blur on the mask's edge (default {DEFAULT_MASK_BLUR})")
     g.add_argument("--out", type=Path, help="PNG to write (default: a name from the prompt)")
     g.add_argument("--threads", type=_int_arg, help="CPU threads (default: all cores)")
     g.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -117,7 +134,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         prompt=args.prompt, negative_prompt=args.negative, seed=args.seed, steps=args.steps,
         guidance=args.guidance, sampler=args.sampler, model=args.model,
         fast_decode=None if args.decoder is None else args.decoder == "fast",
+        strength=args.strength,
+        mask_blur=DEFAULT_MASK_BLUR if args.mask_blur is None else args.mask_blur,
     )
+    _check_start_options(args)
     request.validate()
     if args.threads is not None and args.threads < 1:
         raise InputError(f"--threads must be at least 1 (got {args.threads}).")
@@ -126,6 +146,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     store = ModelStore()
     if args.model is not None:
         store.folder(args.model)  # unknown model: InputError before any work
+    if args.init_image is not None:
+        request = _with_start_image(request, args, store.get(args.model or
+                                                             store.default_model()))
 
     def progress(step: int, total: int, _preview: object) -> None:
         if not args.quiet:
@@ -137,16 +160,51 @@ def cmd_generate(args: argparse.Namespace) -> int:
     _check_writable(out)
     write_png(out, result.image, result.settings, overwrite=True)
     t = result.timings
+    s = result.settings
     if not args.quiet:
-        s = result.settings
         decoder = f", {s.decoder} decode" if s.decoder else ""
         print(f"seed {s.seed}, {s.steps} {s.sampler_label} steps, guidance {s.guidance:g}"
               f"{decoder}, {t.get('total', 0.0):.2f} s", file=sys.stderr)
+    if s.strength is not None and not args.quiet:
+        masked = ", inpainting" if s.mask_blur is not None else ""
+        print(f"from {args.init_image.name} at strength {s.strength:g} ({s.steps_run} of "
+              f"{s.steps} steps{masked})", file=sys.stderr)
     if result.tokens_dropped:
         print(f"note: the description was {result.tokens_dropped} tokens too long; "
               "the end was not read", file=sys.stderr)
     print(out)
     return 0
+
+
+def _check_start_options(args: argparse.Namespace) -> None:
+    """Image-to-image options without a start image: say so rather than ignore them."""
+    if args.init_image is not None:
+        return
+    given = [name for name, value in (("--strength", args.strength), ("--fit", args.fit),
+                                      ("--mask", args.mask), ("--mask-blur", args.mask_blur))
+             if value is not None]
+    if given:
+        options = " and ".join(given)
+        verb = "needs" if len(given) == 1 else "need"
+        raise InputError(f"{options} {verb} a start image: add --init-image PATH (a photo or "
+                         f"sketch), or leave {'it' if len(given) == 1 else 'them'} out.")
+
+
+def _with_start_image(request: GenerationRequest, args: argparse.Namespace,
+                      model: ModelInfo) -> GenerationRequest:
+    """The request with its start image (and mask) read and fitted to the model's size."""
+    from .library.start_image import FitMode, load_mask, load_start_image
+
+    fit: FitMode = "fit" if args.fit == "fit" else "crop"
+    start = load_start_image(args.init_image, model.width, model.height, fit)
+    for note in start.notes:
+        print(f"note: {note}", file=sys.stderr)
+    mask = None
+    if args.mask is not None:
+        mask = load_mask(args.mask, model.width, model.height, fit)
+    request = replace(request, init_image=start.pixels, mask=mask)
+    request.validate()
+    return request
 
 
 def cmd_models_list() -> int:
@@ -293,8 +351,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), 130)
     except ParaSightError as exc:
         from .library.errors import MetadataError
+        from .library.start_image import StartImageError
 
-        usage = isinstance(exc, (InputError, MetadataError))  # the user's input is at fault
+        # The user's input is at fault.
+        usage = isinstance(exc, (InputError, MetadataError, StartImageError))
         return _fail(str(exc), EXIT_USAGE if usage else 1)
     except KeyboardInterrupt:
         return _fail("interrupted; nothing was written.", 130)

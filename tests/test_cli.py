@@ -165,3 +165,120 @@ def test_models_import_refuses_with_one_line_and_installs_nothing(tmp_path, caps
         assert code == 2, err
         assert len(err.strip().splitlines()) == 1 and fragment in err
     assert not models.exists()
+
+
+# --- Image to image and inpainting ----------------------------------------------------
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    """A 'photo' wider than the model (320x200): left half red, right half blue."""
+    pixels = np.zeros((200, 320, 3), np.uint8)
+    pixels[:, :160] = (220, 30, 30)
+    pixels[:, 160:] = (30, 30, 220)
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(pixels).save(path, quality=95)
+    return path
+
+
+def _start(path: Path, fit: str = "crop") -> np.ndarray:
+    from parasight_desktop.library.start_image import load_start_image
+
+    return load_start_image(path, 128, 128, fit).pixels  # type: ignore[arg-type]
+
+
+def test_generate_from_a_start_image(installed_tiny, photo, tmp_path, capsys) -> None:
+    from parasight_desktop.engine.types import image_sha256
+
+    out = tmp_path / "from-photo.png"
+    code = main(["generate", "a shape by the river", "--model", installed_tiny,
+                 "--init-image", str(photo), "--strength", "0.5", "--steps", "4",
+                 "--seed", "7", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "from photo.jpg at strength 0.5 (2 of 4 steps)" in captured.err
+    meta = read_png_metadata(out)
+    assert meta.settings is not None and meta.settings.strength == 0.5
+    assert meta.settings.init_image_sha256 == image_sha256(_start(photo))
+    assert meta.parameters is not None and "Denoising strength: 0.5" in meta.parameters
+    assert "Mask blur" not in meta.parameters
+
+
+def test_fit_letterboxes_the_start_image(installed_tiny, photo, tmp_path) -> None:
+    from parasight_desktop.engine.types import image_sha256
+
+    out = tmp_path / "fitted.png"
+    assert main(["generate", "a shape", "--model", installed_tiny, "--init-image", str(photo),
+                 "--fit", "fit", "--steps", "2", "--seed", "1", "--out", str(out),
+                 "--quiet"]) == 0
+    meta = read_png_metadata(out)
+    assert meta.settings is not None
+    assert meta.settings.init_image_sha256 == image_sha256(_start(photo, "fit"))
+    assert meta.settings.init_image_sha256 != image_sha256(_start(photo, "crop"))
+
+
+def test_inpainting_keeps_the_start_image_outside_the_mask(installed_tiny, photo,
+                                                            tmp_path, capsys) -> None:
+    mask = np.zeros((200, 320), np.uint8)
+    mask[60:140, 120:200] = 255  # change the middle only
+    mask_path = tmp_path / "mask.png"
+    Image.fromarray(mask).save(mask_path)
+    out = tmp_path / "inpainted.png"
+    code = main(["generate", "a dark shape", "--model", installed_tiny, "--init-image",
+                 str(photo), "--mask", str(mask_path), "--mask-blur", "2", "--strength",
+                 "1", "--steps", "2", "--seed", "3", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "inpainting" in captured.err
+    meta = read_png_metadata(out)
+    assert meta.settings is not None and meta.settings.mask_blur == 2
+    assert meta.parameters is not None and "Denoising strength: 1, Mask blur: 2" in meta.parameters
+    made = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    start = _start(photo).astype(int)
+    assert np.abs(made[:20, :20] - start[:20, :20]).max() <= 2  # far from the mask: kept
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--init-image", "missing.jpg"], "missing.jpg does not exist"),
+    (["--init-image", "notes.png"], "notes.png is not a picture ParaSight can read"),
+    (["--init-image", "empty.png"], "empty.png is empty"),
+    (["--init-image", "photo.png", "--strength", "1.5"], "at most 1"),
+    (["--init-image", "photo.png", "--strength", "0"], "Strength must be above 0"),
+    (["--init-image", "photo.png", "--mask", "black.png"], "mask is empty"),
+    (["--init-image", "photo.png", "--mask-blur", "99"], "Mask blur must be between"),
+    (["--init-image", "photo.png", "--fit", "stretch"], "invalid choice"),
+    (["--strength", "0.5"], "--strength needs a start image"),
+    (["--mask", "black.png", "--fit", "fit"], "--fit and --mask need a start image"),
+])
+def test_bad_start_images_exit_2_with_one_line(installed_tiny, args, fragment, tmp_path,
+                                               capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (64, 64), (90, 90, 90)).save("photo.png")
+    Image.new("L", (64, 64), 0).save("black.png")
+    Path("notes.png").write_text("seen at dusk")
+    Path("empty.png").write_bytes(b"")
+    before = set(tmp_path.iterdir())
+    try:
+        code = main(["generate", "a shape", "--model", installed_tiny, "--steps", "2", *args])
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and fragment in err
+    assert set(tmp_path.iterdir()) == before  # nothing written
+
+
+def test_a_model_without_an_image_encoder_says_so_in_one_line(installed_tiny, photo,
+                                                               tmp_path, capsys) -> None:
+    folder = Path(os.environ["PARASIGHT_DATA_DIR"]) / "models" / installed_tiny
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest.pop("image_encoder", None)
+    manifest["files"].pop("image_encoder.tflite", None)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "image_encoder.tflite").unlink(missing_ok=True)
+    out = tmp_path / "never.png"
+    code = main(["generate", "a shape", "--model", installed_tiny, "--init-image", str(photo),
+                 "--steps", "2", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "has no image encoder" in err and not out.exists()
