@@ -322,17 +322,20 @@ def _to_8bit(array: NDArray[np.generic]) -> NDArray[np.uint8]:
 def _cmyk_to_rgb(picture: Image.Image) -> Image.Image:
     """CMYK through its own ICC profile where it has one (print colours), else plainly."""
     profile = picture.info.get("icc_profile")
-    if profile:
-        try:
-            from PIL import ImageCms
-
-            source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-            target = ImageCms.createProfile("sRGB")
-            converted = ImageCms.profileToProfile(picture, source, target, outputMode="RGB")
-            if converted is not None:
-                return converted
-        except (ImportError, OSError, ValueError, ImageCms.PyCMSError):
-            pass
+    if not profile:
+        return picture.convert("RGB")
+    try:
+        from PIL import ImageCms
+    except ImportError:  # Pillow built without LittleCMS
+        return picture.convert("RGB")
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        target = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+        converted = ImageCms.profileToProfile(picture, source, target, outputMode="RGB")
+    except (OSError, ValueError, TypeError, ImageCms.PyCMSError):
+        converted = None  # a damaged or unusable profile: convert plainly
+    if converted is not None:
+        return converted
     return picture.convert("RGB")
 
 

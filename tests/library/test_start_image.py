@@ -123,6 +123,15 @@ def test_cmyk_jpeg(tmp_path: Path) -> None:
     assert r > 200 and g < 60 and b < 60
 
 
+def test_cmyk_jpeg_with_a_damaged_colour_profile_is_converted_plainly(tmp_path: Path) -> None:
+    path = tmp_path / "print-profile.jpg"
+    Image.new("CMYK", (120, 90), (255, 255, 0, 0)).save(  # cyan + magenta ink: blue
+        path, quality=95, icc_profile=b"not really a profile" * 8)
+    start = load_start_image(path, W, H)
+    r, g, b = start.pixels[H // 2, W // 2].astype(int)
+    assert b > 200 and r < 60 and g < 60
+
+
 def test_16_bit_greyscale_png_is_scaled_not_clipped(tmp_path: Path) -> None:
     path = tmp_path / "scan16.png"
     ramp = np.tile(np.linspace(0, 65535, 128).astype(np.uint16), (96, 1))
