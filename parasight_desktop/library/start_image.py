@@ -23,6 +23,7 @@ What the loader takes care of, so the window and the CLI need not:
 from __future__ import annotations
 
 import io
+import re
 import stat
 import warnings
 from dataclasses import dataclass, field
@@ -290,17 +291,28 @@ def _decode(picture: Image.Image, label: str) -> Image.Image:
 
 
 def _damaged(label: str, err: BaseException) -> StartImageError:
-    detail = str(err).strip().rstrip(".") or type(err).__name__
     return StartImageError(
-        f"{label} is damaged or incomplete ({detail}), so it could not be read. Try "
+        f"{label} is damaged or incomplete ({_plain(err)}), so it could not be read. Try "
         "another copy of the file, or open it in an image editor and save it again."
     )
 
 
+def _plain(err: BaseException) -> str:
+    """Pillow's reason in plain words, where it has a usual one."""
+    detail = str(err).strip().rstrip(".")
+    lowered = detail.lower()
+    if "truncated" in lowered or isinstance(err, EOFError):
+        return "it ends too early"
+    if "data stream" in lowered or "crc" in lowered:
+        return "its picture data is scrambled"
+    return detail.replace("(", "").replace(")", "") or type(err).__name__
+
+
 def _bomb_size(err: Image.DecompressionBombError) -> str:
-    text = str(err)
-    head = text.split(" exceeds ")[0].replace("Image size (", "").replace(")", "")
-    return head if head and head != text else "more pixels than any photograph"
+    digits = re.search(r"\((\d+) pixels\)", str(err))
+    if digits is None:
+        return "more pixels than any photograph"
+    return f"{int(digits.group(1)) / 1e6:,.0f} megapixels"
 
 
 # --- Colour ------------------------------------------------------------------------
