@@ -605,18 +605,21 @@ class History:
     def _write_blob(
         self, folder: Path, sha256: str, pixels: NDArray[np.uint8]
     ) -> builtins.list[Path]:
-        """Keep a start image or mask once; return the path if this call wrote it."""
+        """Keep a start image or mask once; return the path if this call wrote it.
+
+        A file already there is kept if it holds these pixels, else (damaged, altered)
+        replaced, so a start image given again mends its file.
+        """
         path = self._blob_path(folder, sha256)
-        if path.exists():
+        mode = "RGB" if pixels.ndim == 3 else "L"
+        existed = path.exists()
+        if existed and self._read_blob(folder, sha256, mode) is not None:
             return []
         ensure_folder(folder)
         buffer = io.BytesIO()
         Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="PNG")
-        try:
-            write_atomic(path, buffer.getvalue())
-        except AlreadyExistsError:
-            return []
-        return [path]
+        write_atomic(path, buffer.getvalue(), overwrite=True)
+        return [] if existed else [path]
 
     def _blob_bytes(self, folder: Path, sha256: str) -> bytes | None:
         return _read_or_none(self._blob_path(folder, sha256)) if _is_sha256(sha256) else None

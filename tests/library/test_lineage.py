@@ -173,6 +173,10 @@ def test_a_missing_or_altered_start_file_reads_as_gone(db: Path) -> None:
         path.unlink()
         assert history.start_image(entry) is None
         assert history.find_start("../history") is None and history.find_mask("") is None
+        Image.fromarray(make_image(6)).save(path)
+        history.add(_refined(photo, 2), start_image=photo)  # given again: the file is mended
+        mended = history.start_image(entry)
+        assert mended is not None and np.array_equal(mended, photo)
 
 
 _SCHEMA_V1 = """
