@@ -251,13 +251,20 @@ class LineageView(QWidget):
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
             button.setAutoRaise(True)
             button.setToolTip(f"#{entry.id}: {entry.settings.prompt[:120]}")
-            button.setEnabled(entry is not self.chain[-1])
-            button.clicked.connect(lambda _=False, i=entry.id: emit(self.entry_requested, i))
+            current = entry is self.chain[-1]
+            button.setCheckable(current)  # the image shown: marked, not a link
+            button.setChecked(current)
+            if not current:
+                button.clicked.connect(
+                    lambda _=False, i=entry.id: emit(self.entry_requested, i))
+            else:
+                button.clicked.connect(lambda _=False, b=button: b.setChecked(True))
             self.row.addWidget(button)
         self.row.addStretch(1)
-        n = len(self.chain) - 1
-        self.label.setText(f"Started from #{parent} \u00b7 {n} generation(s) back to "
-                           f"#{self.chain[0].id}")
+        text = f"Started from #{parent}"
+        if len(self.chain) > 2:
+            text += f" \u00b7 a chain of {len(self.chain)} images from #{self.chain[0].id}"
+        self.label.setText(text)
         self.show()
 
     def _go_to_parent(self) -> None:

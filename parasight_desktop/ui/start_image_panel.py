@@ -35,7 +35,7 @@ from .signals import emit
 from .sketch_canvas import MASK_TINT
 from .sketch_dialog import MaskDialog, SketchDialog
 
-THUMB = 160
+THUMB = 112
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.gif *.tif *.tiff)"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 FIT_MODES = (("crop", "Crop to fill"), ("fit", "Fit inside"))

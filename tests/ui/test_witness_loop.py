@@ -125,7 +125,8 @@ def test_sketch_generate_make_four_pick_mask_refine_keeps_the_chain(
     window.history_panel.select(last.id)
     lineage = window.history_panel.lineage
     assert lineage.isVisible() and [e.id for e in lineage.chain] == [e.id for e in chain]
-    assert lineage.label.text().startswith(f"Started from #{masked.id}")
+    assert lineage.label.text() == (f"Started from #{masked.id} \u00b7 a chain of 4 images "
+                                   f"from #{root.id}")
     # Walk back to the parent; reuse restores its start image, mask and strength.
     lineage.parent_button.click()
     assert window.shown().entry.id == masked.id
