@@ -5,6 +5,7 @@
         [--checkpoint FILE] [--lora FILE:STRENGTH] [--installed MODEL_DIR]...
     .venv/bin/python tools/screenshot.py --few-step [--model-dir DIR] \
         [--out docs/screenshot_fewstep.png]
+    .venv/bin/python tools/screenshot.py --witness [--model-dir DIR] [--steps N]
 
 Without a display it starts its own Xvfb (``apt-get install xvfb``) and runs Qt's xcb
 platform on it, so the picture is what a desktop shows (minus the window frame). The
@@ -18,6 +19,11 @@ folders given by ``--installed`` listed as installed, and saves the window.
 ``--few-step`` makes the images with a few-step model chosen (its defaults: LCM, guidance
 1, fast decode with TAESD): ``--model-dir`` if given, else a copy of the tiny test model
 whose manifest says so and names its own decoder as the fast one.
+``--witness`` goes round the witness loop (a sketch, an image from it, Make 4, pick one,
+mask and refine it, refine again) and saves docs/screenshot_sketch.png (the sketch
+window over the main one), docs/screenshot_variations.png (the four, one picked) and
+docs/screenshot_lineage.png (the history showing the chain). The model is the store's
+default where it can start from an image, else the tiny test model (which can).
 """
 
 from __future__ import annotations
@@ -132,6 +138,158 @@ def run(out: Path, model_dir: Path | None, steps: int | None) -> int:
     return 0
 
 
+def _settle(app: object, rounds: int = 25) -> None:
+    for _ in range(rounds):
+        app.processEvents()  # type: ignore[attr-defined]
+        time.sleep(0.02)
+
+
+def _grab_screen(app: object, widgets: list[object], out: Path) -> bool:
+    """The screen under the union of ``widgets``' frames (so a dialog over the window shows)."""
+    area = widgets[0].frameGeometry()  # type: ignore[attr-defined]
+    for w in widgets[1:]:
+        area = area.united(w.frameGeometry())  # type: ignore[attr-defined]
+    shot = app.primaryScreen().grabWindow(  # type: ignore[attr-defined]
+        0, area.x(), area.y(), area.width(), area.height())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ok = bool(shot.save(str(out), "PNG"))
+    print(out if ok else f"could not write {out}", file=sys.stdout if ok else sys.stderr)
+    return ok
+
+
+def draw_sighting(canvas: object) -> None:
+    """A night scene through the canvas's own API: sky, hills, pines, a glowing orb."""
+    import math
+
+    c = canvas
+    c.fill_background((18, 24, 64))  # type: ignore[attr-defined]
+    w, h = c.image_size()  # type: ignore[attr-defined]
+    c.fill_shape([(0, h * 0.72), (w * 0.3, h * 0.62), (w * 0.65, h * 0.7), (w, h * 0.6),  # type: ignore[attr-defined]
+                  (w, h), (0, h)], (30, 90, 45))
+    for x in (0.12, 0.22, 0.84):
+        c.fill_shape([(w * x, h * 0.45), (w * (x - 0.06), h * 0.75), (w * (x + 0.06), h * 0.75)],  # type: ignore[attr-defined]
+                     (12, 50, 25))
+    cx, cy, r = w * 0.55, h * 0.3, w * 0.11
+    c.fill_shape([(cx + 1.6 * r * math.cos(a), cy + 1.6 * r * math.sin(a))  # type: ignore[attr-defined]
+                  for a in [i * math.pi / 12 for i in range(24)]], (120, 110, 60))
+    c.fill_shape([(cx + r * math.cos(a), cy + r * math.sin(a))  # type: ignore[attr-defined]
+                  for a in [i * math.pi / 12 for i in range(24)]], (250, 225, 60))
+    c.stroke([(cx - r * 2.2, cy + r * 2.6), (cx - r * 1.2, cy + r * 1.4)], (250, 225, 60), 2)  # type: ignore[attr-defined]
+    c.stroke([(cx + r * 2.2, cy + r * 2.6), (cx + r * 1.2, cy + r * 1.4)], (250, 225, 60), 2)  # type: ignore[attr-defined]
+    c.stroke([(w * 0.4, h * 0.78), (w * 0.42, h * 0.7)], (0, 0, 0), 3)  # type: ignore[attr-defined]
+
+
+def run_witness(docs: Path, model_dir: Path | None, steps: int | None) -> int:
+    """The witness loop, photographed at three moments (see the module's docstring)."""
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from parasight_desktop.engine.pipeline import Engine
+    from parasight_desktop.engine.store import ModelStore
+    from parasight_desktop.ui.app import make_application
+    from parasight_desktop.ui.main_window import MainWindow
+    from parasight_desktop.ui.settings import AppSettings
+
+    app = make_application(["parasight"])
+    with tempfile.TemporaryDirectory(prefix="parasight-shot-") as tmp:
+        settings = AppSettings(Path(tmp) / "settings.ini")
+        settings.data_dir = Path(tmp) / "data"
+        settings.share_folder = Path(tmp) / "share"
+        store = ModelStore([model_dir]) if model_dir is not None else ModelStore()
+        if model_dir is None:
+            from parasight_desktop.engine.errors import ParaSightError
+
+            try:
+                can = store.manifest(store.default_model()).has_image_encoder
+            except (ParaSightError, OSError):
+                can = False
+            if not can:
+                model_dir = ROOT / "tests" / "data" / "tiny-model"
+                store = ModelStore([model_dir.parent])
+        window = MainWindow(settings, store=store, engine=Engine(store))
+        window.resize(*SIZE)
+        window.move(0, 0)
+        window.show()
+        if model_dir is not None:
+            window.controls.select_model(model_dir.name)
+        refine = window.refine
+
+        finished: list[object] = []
+        window.queue.finished.connect(lambda *args: finished.append(args))
+
+        def wait_for(n: int) -> bool:
+            loop = QEventLoop()
+            poll = QTimer()
+            poll.timeout.connect(lambda: len(finished) >= n and loop.quit())
+            poll.start(50)
+            QTimer.singleShot(20 * 60 * 1000, loop.quit)
+            loop.exec()
+            poll.stop()
+            _settle(app, 10)
+            return len(finished) >= n
+
+        window.describe.set_values("a glowing yellow orb with beams over the pine trees at night",
+                                   "text, watermark",
+                                   {"where": "Kielder Forest, Northumberland",
+                                    "when": "3 Mar 2025, about 2 am"})
+        window.controls.set_seed(SEED, lock=True)
+        if steps:
+            window.controls.steps.setValue(steps)
+
+        # 1. The sketch window over the main one.
+        sketch = refine.panel.open_sketch()
+        draw_sighting(sketch.canvas)
+        sketch.set_colour((250, 225, 60))
+        sketch.move(window.x() + 380, window.y() + 110)
+        _settle(app)
+        if not _grab_screen(app, [window, sketch], docs / "screenshot_sketch.png"):
+            return 1
+        sketch.use_button.click()
+        refine.panel.strength.setValue(75)
+
+        # 2. An image from the sketch, then four variations of it; the second picked.
+        if window.generate() is None or not wait_for(1):
+            print(window.messages.text() or "timed out", file=sys.stderr)
+            return 1
+        refine.refine_action.trigger()
+        refine.panel.strength.setValue(60)
+        if not refine.make_variations() or not wait_for(5):
+            print(window.messages.text() or "timed out", file=sys.stderr)
+            return 1
+        refine.strip.tiles()[1].button.click()
+        window.messages.clear()
+        window.statusBar().clearMessage()
+        _settle(app)
+        if not _grab_screen(app, [window], docs / "screenshot_variations.png"):
+            return 1
+
+        # 3. Mask the sky and refine; refine that again; the history shows the chain.
+        mask = refine.panel.open_mask()
+        if mask is None:
+            return 1
+        w, h = mask.painter.image_size()
+        mask.painter.paint_shape([(0, 0), (w, 0), (w, h * 0.55), (0, h * 0.55)])
+        mask.use_button.click()
+        window.describe.set_values("a glowing green orb with beams over the pine trees at night",
+                                   "text, watermark", window.describe.sighting() or {})
+        if window.generate() is None or not wait_for(6):
+            return 1
+        refine.refine_action.trigger()
+        refine.panel.strength.setValue(35)
+        if window.generate() is None or not wait_for(7):
+            return 1
+        last = window.history_panel.entries()[0]
+        window.history_panel.select(last.id)
+        window.messages.clear()
+        window.statusBar().clearMessage()
+        _settle(app)
+        if not _grab_screen(app, [window], docs / "screenshot_lineage.png"):
+            return 1
+        window.close()
+        QApplication.processEvents()
+    return 0
+
+
 def write_few_step_model(folder: Path) -> Path:
     """A copy of the tiny test model set up as an LCM model with a fast decoder, in ``folder``."""
     import json
@@ -234,6 +392,9 @@ def main() -> int:
     parser.add_argument("--few-step", action="store_true",
                         help="with a few-step model (LCM, fast decode) chosen, saved to "
                              "docs/screenshot_fewstep.png")
+    parser.add_argument("--witness", action="store_true",
+                        help="the witness loop: docs/screenshot_sketch.png, "
+                             "screenshot_variations.png and screenshot_lineage.png")
     parser.add_argument("--checkpoint", type=Path, help="--import-dialog: the file to show")
     parser.add_argument("--lora", help="--import-dialog: a LoRA FILE[:STRENGTH] to add")
     parser.add_argument("--installed", type=Path, action="append", default=[],
@@ -251,6 +412,8 @@ def main() -> int:
                 else ROOT / "docs" / "import_dialog.png"
             return run_import_dialog(out.resolve(), args.checkpoint, args.lora,
                                      tuple(args.installed))
+        if args.witness:
+            return run_witness(ROOT / "docs", args.model_dir, args.steps)
         if args.few_step:
             out = args.out if args.out != parser.get_default("out") \
                 else ROOT / "docs" / "screenshot_fewstep.png"
