@@ -94,8 +94,7 @@ def load_start_image(
         notes = _first_frame_notes(picture)
         full_w, full_h = picture.size
         read_scale = _draft(picture, width, height)
-        upright = _decode(picture, name)
-        swap = _swaps_sides(picture)  # only once decoded: a PNG's EXIF may follow its pixels
+        upright, swap = _decode(picture, name)
     rgb = to_rgb(upright)
     fitted, box = _fit(rgb, width, height, mode, NEUTRAL_GROUND)
     return StartImage(
@@ -120,7 +119,7 @@ def load_mask(
     name = _source_name(source)
     with _open(source, name) as picture:
         _draft(picture, width, height)
-        upright = _decode(picture, name)
+        upright, _ = _decode(picture, name)
     grey = to_rgb(upright, ground=(0, 0, 0)).convert("L")
     fitted, _ = _fit(grey, width, height, mode, 0, Image.Resampling.BILINEAR)
     return np.asarray(fitted, dtype=np.uint8).copy()
@@ -273,13 +272,15 @@ def _swaps_sides(picture: Image.Image) -> bool:
     return orientation in (5, 6, 7, 8)
 
 
-def _decode(picture: Image.Image, label: str) -> Image.Image:
-    """Decode the (first frame of the) picture and turn it upright."""
+def _decode(picture: Image.Image, label: str) -> tuple[Image.Image, bool]:
+    """Decode the (first frame of the) picture and turn it upright, in place (no second
+    full-size copy); also say whether that swapped its sides."""
     label = label or "The picture"
     try:
         picture.seek(0)
         picture.load()
-        upright = ImageOps.exif_transpose(picture)
+        swap = _swaps_sides(picture)  # only once decoded: a PNG's EXIF may follow its pixels
+        ImageOps.exif_transpose(picture, in_place=True)
     except MemoryError as err:
         raise StartImageError(
             f"{label} is too large to open on this computer. Scale it down in an image "
@@ -287,7 +288,7 @@ def _decode(picture: Image.Image, label: str) -> Image.Image:
         ) from err
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as err:
         raise _damaged(label, err) from err
-    return upright if upright is not None else picture
+    return picture, swap
 
 
 def _damaged(label: str, err: BaseException) -> StartImageError:
