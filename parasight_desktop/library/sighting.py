@@ -86,6 +86,12 @@ class VariationSet:
     seeds: list[int]
     entry_ids: dict[int, int] = field(default_factory=dict)  # seed -> entry id
     picked: int | None = None  # the entry id chosen as the current image
+    #: the set's own requests (an image made apart from the set with one of its seeds is
+    #: not one of them)
+    requests: list[GenerationRequest] = field(default_factory=list, repr=False)
+
+    def holds(self, request: GenerationRequest) -> bool:
+        return any(r is request for r in self.requests)
 
     def finished(self, seed: int, entry_id: int) -> None:
         if seed in self.seeds:
@@ -168,7 +174,7 @@ class Sighting:
     def set_start(self, pixels: NDArray[np.uint8], source: str, kind: str = FROM_FILE,
                   fit: str = "crop", entry_id: int | None = None) -> None:
         """Start the next image from ``pixels`` (a mask of another size is dropped)."""
-        self.start = StartPicture(np.ascontiguousarray(pixels, dtype=np.uint8), source, kind,
+        self.start = StartPicture(np.array(pixels, dtype=np.uint8, order="C"), source, kind,
                                   fit, entry_id)
         if self.mask is not None and self.mask.shape != self.start.pixels.shape[:2]:
             self.mask = None
@@ -189,7 +195,7 @@ class Sighting:
             if mask.shape != self.start.pixels.shape[:2]:
                 raise ValueError(f"The mask is {mask.shape[1]}x{mask.shape[0]} but the start "
                                  f"image is {self.start.size[0]}x{self.start.size[1]}.")
-            mask = np.ascontiguousarray(mask, dtype=np.uint8)
+            mask = np.array(mask, dtype=np.uint8, order="C")  # ours: the caller may reuse it
             if not mask.any():
                 mask = None
         self.mask = mask
@@ -248,15 +254,14 @@ class Sighting:
         seeds = next_seeds(first, n)
         built = [self.request(seed) for seed in seeds]  # all checked before the set starts
         if n > 1:
-            self.variations = VariationSet(next(_set_ids), seeds)
+            self.variations = VariationSet(next(_set_ids), seeds, requests=built)
             self.changed()
         return built
 
     def origin(self, request: GenerationRequest) -> Origin:
         """Where the image ``request`` makes comes from (for the history's lineage)."""
         in_set = self.variations
-        set_id = (in_set.id if in_set is not None and request.seed in in_set.seeds
-                  and request.seed not in in_set.entry_ids else None)
+        set_id = in_set.id if in_set is not None and in_set.holds(request) else None
         return Origin(parent_id=self.parent_id if self.start is not None else None,
                       start=self.start, mask=self.mask if self.start is not None else None,
                       variation_set=set_id)

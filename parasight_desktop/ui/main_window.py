@@ -383,10 +383,11 @@ class MainWindow(QMainWindow):
         self.undo_button.hide()
 
         # Tab walks the form top to bottom, then on to the image and the history.
-        d, c = self.describe, self.controls
+        d, c, p = self.describe, self.controls, self.refine.panel
         chain: list[QWidget] = [d.prompt, d.negative, d.where, d.when, c.model, c.seed, c.dice,
                                 c.lock, c.steps, c.guidance, c.sampler, c.reset, c.fast_decode,
-                                self.generate_button, self.cancel_button,
+                                *p.tab_chain(), self.generate_button, self.refine.make4_button,
+                                self.cancel_button,
                                 self.clear_queue_button, self.view]
         for first, second in itertools.pairwise(chain):
             QWidget.setTabOrder(first, second)

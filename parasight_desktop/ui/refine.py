@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QImage
 from PySide6.QtWidgets import QPushButton
 
-from ..engine.errors import ParaSightError
+from ..engine.errors import InputError, ParaSightError
 from ..engine.types import MAX_GUIDANCE, GenerationRequest, GenerationResult
 from ..library.errors import LibraryError
 from ..library.history import History, HistoryEntry
@@ -118,7 +118,11 @@ class RefineController(QObject):
         """The request the form and the start image describe, with ``seed``."""
         self.read_form()
         if self.sighting.start is not None and not self.can_start_from_image():
-            self.sighting.clear_start()  # the model changed under it; said in the panel
+            # The model changed under the start image: keep the sketch, say what to do.
+            raise InputError(self.panel.reason.text().replace(
+                ": choose a model that can, or describe the sighting in words.",
+                ": choose a model that can, or Clear the start image to make it from the "
+                "description alone."))
         return self.sighting.request(seed)
 
     def submit(self, request: GenerationRequest) -> Job:

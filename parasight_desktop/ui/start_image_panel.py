@@ -146,6 +146,10 @@ class StartImagePanel(QGroupBox):
         sighting.subscribe(self.refresh)
         self.refresh()
 
+    def tab_chain(self) -> list[QWidget]:
+        return [self.open_button, self.paste_button, self.sketch_button, self.mask_button,
+                self.clear_button, self.fit, self.strength]
+
     def _button(self, text: str, name: str, slot: Any, tip: str) -> QPushButton:
         b = QPushButton(text)
         b.setObjectName(name)

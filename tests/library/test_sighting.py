@@ -114,6 +114,26 @@ def test_make_four_builds_four_consecutive_seeds_as_one_set() -> None:
     assert s.variations.entry_ids[7] == 21
 
 
+def test_an_image_made_apart_from_the_set_is_not_counted_in_it() -> None:
+    s = _sighting()
+    in_set = s.requests(4)
+    alone = s.request()  # the same (locked) seed as the set's first
+    assert alone.seed == in_set[0].seed
+    assert s.origin(alone).variation_set is None
+    assert s.origin(in_set[0]).variation_set == s.variations.id
+
+
+def test_the_start_image_and_mask_are_copies() -> None:
+    s = _sighting()
+    pixels = make_image()
+    s.set_start(pixels, "photo.jpg")
+    mask = np.full((48, 64), 255, np.uint8)
+    s.set_mask(mask)
+    pixels[:] = 0
+    mask[:] = 0
+    assert s.start is not None and s.start.pixels.any() and s.mask is not None and s.mask.all()
+
+
 def test_seeds_wrap_past_the_largest() -> None:
     assert next_seeds(MAX_SEED - 1, 3) == [MAX_SEED - 1, MAX_SEED, 0]
 

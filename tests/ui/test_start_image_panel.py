@@ -200,3 +200,27 @@ def test_a_model_without_an_image_encoder_says_so_instead_of_failing(
     shown = generate_and_wait(qtbot, window)
     assert shown.settings.strength is None
     assert not window.refine.refine_shown() or window.refine.sighting.start is None
+
+
+def test_a_start_image_the_new_model_cannot_use_is_kept_and_the_request_refused(
+        qtbot, make_window, tiny_model_dir: Path, no_encoder_store: ModelStore,
+        tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Both models in one store: the tiny model (with an encoder) and a plain copy.
+    plain = tiny_model_dir.parent / "tiny-plain"
+    shutil.copytree(no_encoder_store.folder("tiny-model"), plain)
+    manifest = json.loads((plain / "manifest.json").read_text())
+    manifest["name"] = "tiny-plain"
+    (plain / "manifest.json").write_text(json.dumps(manifest))
+    window = make_window(store=ModelStore([tiny_model_dir.parent],
+                                          hash_cache=tmp_path / "both.json"))
+    window.controls.select_model("tiny-model")
+    type_description(qtbot, window, "the orb again")
+    assert window.refine.panel.load(_photo(tmp_path / "orb.jpg"))
+    start = window.refine.sighting.start
+    assert window.controls.select_model("tiny-plain")
+    assert window.refine.panel.reason.isVisible()
+    assert window.generate() is None
+    assert "Clear the start image" in window.messages.text()
+    assert window.refine.sighting.start is start  # the picture is not lost
+    window.refine.panel.clear_button.click()
+    assert generate_and_wait(qtbot, window).settings.strength is None
