@@ -274,8 +274,8 @@ class MainWindow(QMainWindow):
                        self.choose_share_action, None, self.load_action, self.models_action,
                        None, self.quit_action]),
             ("&Edit", [self.copy_action, self.undo_action]),
-            ("&Image", [self.generate_action, self.cancel_action, self.clear_queue_action,
-                        self.refine.refine_action, None,
+            ("&Image", [self.generate_action, self.refine.make4_action, self.cancel_action,
+                        self.clear_queue_action, self.refine.refine_action, None,
                         self.fit_action, self.actual_action, self.zoom_in_action,
                         self.zoom_out_action]),
             ("&Help", [self.about_action]),
@@ -447,6 +447,7 @@ class MainWindow(QMainWindow):
             if s.fast_decode is not None:
                 self.controls.set_fast_decode(s.fast_decode)
         self.card_check.setChecked(s.share_card)
+        self.refine.restore_state(s)
         if not s.window_geometry.isEmpty():
             self.restoreGeometry(s.window_geometry)
         if not s.splitter_state.isEmpty():
@@ -468,6 +469,7 @@ class MainWindow(QMainWindow):
         s.sampler = self.controls.sampler_id()
         s.fast_decode = self.controls.fast_decode_value()
         s.share_card = self.card_check.isChecked()
+        self.refine.save_state(s)
         s.window_geometry = QByteArray(self.saveGeometry())
         s.splitter_state = QByteArray(self.splitter.saveState())
         s.sync()

@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject
-from PySide6.QtGui import QAction, QImage
+from PySide6.QtGui import QAction, QImage, QKeySequence
 from PySide6.QtWidgets import QPushButton
 
 from ..engine.errors import InputError, ParaSightError
@@ -23,6 +23,7 @@ from ..library.history import History, HistoryEntry
 from ..library.metadata import ImageMetadata
 from ..library.sighting import Sighting, sighting_notes
 from .images import qimage_to_array
+from .settings import AppSettings
 from .start_image_panel import StartImagePanel
 from .variations import VariationStrip
 from .worker import Job
@@ -58,6 +59,12 @@ class RefineController(QObject):
         self.make4_button.setToolTip(
             "Make four images of these settings with four seeds, shown side by side")
         self.make4_button.clicked.connect(self.make_variations)
+        self.make4_action = QAction("Make &4 variations", window)
+        self.make4_action.setShortcuts([QKeySequence("Ctrl+Shift+Return"),
+                                        QKeySequence("Ctrl+Shift+Enter")])
+        self.make4_action.setToolTip(self.make4_button.toolTip())
+        self.make4_action.triggered.connect(self.make_variations)
+        window.addAction(self.make4_action)  # the shortcut works with the menu bar hidden
         self.refine_action = QAction("&Refine this image", window)
         self.refine_action.setToolTip(
             "Start the next image from this one: change the description or paint a mask, "
@@ -84,6 +91,17 @@ class RefineController(QObject):
         w.history_panel.entry_requested.connect(self.show_entry_id)
         self.panel.set_steps(w.controls.steps.value())
         self.update_model()
+
+    # -- what is remembered between runs ---------------------------------------------------
+
+    def restore_state(self, settings: AppSettings) -> None:
+        if 0.0 < settings.strength <= 1.0:
+            self.sighting.set_strength(settings.strength)
+        self.panel.set_fit_mode(settings.start_fit)
+
+    def save_state(self, settings: AppSettings) -> None:
+        settings.strength = self.sighting.strength
+        settings.start_fit = self.panel.fit_mode()
 
     # -- the model -----------------------------------------------------------------------
 

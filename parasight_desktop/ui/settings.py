@@ -14,6 +14,8 @@ from typing import Any, Generic, TypeVar, overload
 import platformdirs
 from PySide6.QtCore import QByteArray, QSettings
 
+from ..engine.types import DEFAULT_STRENGTH
+
 APP_NAME = "ParaSight"
 SETTINGS_FILENAME = "settings.ini"
 
@@ -116,6 +118,10 @@ class AppSettings:
     sampler: Setting[str] = Setting("generate/sampler", str, "")
     # None: the model's default (never saved yet).
     fast_decode: Setting[bool | None] = Setting("generate/fast_decode", bool, None)
+
+    # Starting from an image: how much of it is made again, and how a picture is fitted.
+    strength: Setting[float] = Setting("refine/strength", float, DEFAULT_STRENGTH)
+    start_fit: Setting[str] = Setting("refine/fit", str, "crop")
 
     # Sharing: None means the library's default (a ParaSight folder in Pictures).
     share_folder: Setting[Path | None] = Setting("share/folder", Path, None)

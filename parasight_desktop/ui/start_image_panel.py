@@ -146,6 +146,14 @@ class StartImagePanel(QGroupBox):
         sighting.subscribe(self.refresh)
         self.refresh()
 
+    def fit_mode(self) -> str:
+        return str(self.fit.currentData())
+
+    def set_fit_mode(self, mode: str) -> None:
+        index = self.fit.findData(mode)
+        if index >= 0:
+            self.fit.setCurrentIndex(index)
+
     def tab_chain(self) -> list[QWidget]:
         return [self.open_button, self.paste_button, self.sketch_button, self.mask_button,
                 self.clear_button, self.fit, self.strength]

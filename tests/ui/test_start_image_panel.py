@@ -224,3 +224,15 @@ def test_a_start_image_the_new_model_cannot_use_is_kept_and_the_request_refused(
     assert window.refine.sighting.start is start  # the picture is not lost
     window.refine.panel.clear_button.click()
     assert generate_and_wait(qtbot, window).settings.strength is None
+
+
+def test_strength_and_fit_are_remembered_for_the_next_run(
+        qtbot, make_window, app_settings) -> None:  # type: ignore[no-untyped-def]
+    window = make_window()
+    window.refine.panel.strength.setValue(35)
+    window.refine.panel.set_fit_mode("fit")
+    window.close()
+    again = make_window(settings=app_settings)
+    assert again.refine.sighting.strength == pytest.approx(0.35)
+    assert again.refine.panel.strength.value() == 35
+    assert again.refine.panel.fit_mode() == "fit"

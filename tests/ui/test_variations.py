@@ -4,12 +4,13 @@ cancellable on its own; clicking one makes it the image refined next."""
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 
 from parasight_desktop.library.sighting import FROM_IMAGE
 from parasight_desktop.ui.variations import CANCELLED, DONE, WAITING
 
 from .conftest import LONG_STEPS
-from .helpers import TIMEOUT_MS, type_description
+from .helpers import TIMEOUT_MS, activate, type_description
 
 pytestmark = pytest.mark.gui
 
@@ -61,8 +62,10 @@ def test_each_variation_can_be_cancelled_on_its_own(qtbot, make_window) -> None:
     window = make_window()
     type_description(qtbot, window, "a tall figure on the bridge")
     window.controls.steps.setValue(LONG_STEPS)
-    with qtbot.waitSignal(window.queue.progress, timeout=TIMEOUT_MS):
-        window.refine.make4_button.click()
+    activate(qtbot, window)
+    with qtbot.waitSignal(window.queue.progress, timeout=TIMEOUT_MS):  # by keyboard
+        qtbot.keyClick(window.describe.prompt, Qt.Key.Key_Return,
+                       Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     strip = window.refine.strip
     tiles = strip.tiles()
     assert tiles[0].state != WAITING and tiles[2].state == WAITING
