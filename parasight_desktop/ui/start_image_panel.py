@@ -275,14 +275,14 @@ class StartImagePanel(QGroupBox):
             self.mask_dialog.close()
         d = MaskDialog(start.pixels, self.window())
         d.painter.set_mask(self.sighting.mask)
-        d.used.connect(self._use_mask)
+        d.used.connect(lambda mask, over=start: self._use_mask(mask, over))
         self.mask_dialog = d
         d.show()
         d.raise_()
         return d
 
-    def _use_mask(self, mask: NDArray[np.uint8]) -> None:
-        if self.sighting.start is None or mask.shape != self.sighting.start.pixels.shape[:2]:
+    def _use_mask(self, mask: NDArray[np.uint8], over: object) -> None:
+        if self.sighting.start is not over:
             emit(self.error, "The start image changed while the mask was painted: paint it "
                              "again.")
             return

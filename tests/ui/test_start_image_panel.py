@@ -236,3 +236,16 @@ def test_strength_and_fit_are_remembered_for_the_next_run(
     assert again.refine.sighting.strength == pytest.approx(0.35)
     assert again.refine.panel.strength.value() == 35
     assert again.refine.panel.fit_mode() == "fit"
+
+
+def test_a_mask_painted_over_an_image_since_replaced_is_not_used(
+        qtbot, make_window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    window = make_window()
+    panel = window.refine.panel
+    panel.load(_photo(tmp_path / "first.jpg"))
+    dialog = panel.open_mask()
+    dialog.painter.paint([(64, 64)], 30)
+    panel.load(_photo(tmp_path / "second.jpg", size=(200, 300)))  # same size once fitted
+    dialog.use_button.click()
+    assert window.refine.sighting.mask is None
+    assert "paint it again" in window.messages.text()
