@@ -14,6 +14,8 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import Qt, QTimer
 
+from parasight_desktop.engine.errors import ParaSightError
+from parasight_desktop.engine.store import ModelStore, builtin_models_dir
 from parasight_desktop.library.sighting import read_pixels
 
 from .helpers import TIMEOUT_MS, type_description
@@ -23,6 +25,19 @@ pytestmark = pytest.mark.gui
 NIGHT = (15, 20, 60)
 GLOW = (250, 220, 40)
 GREEN = (40, 160, 60)
+
+
+@pytest.fixture
+def loop_store(tiny_store, tmp_path):  # type: ignore[no-untyped-def]
+    """ParaSight Mini where it can start from an image (128x128, fast), else the tiny model."""
+    mini = builtin_models_dir()
+    try:
+        store = ModelStore([mini], hash_cache=tmp_path / "mini-hashes.json")
+        if store.manifest(store.default_model()).has_image_encoder:
+            return store
+    except (ParaSightError, OSError):
+        pass
+    return tiny_store
 
 
 def _overloaded() -> bool:
@@ -45,9 +60,10 @@ def _finish(qtbot, window, start) -> list:  # type: ignore[no-untyped-def]
 
 
 def test_sketch_generate_make_four_pick_mask_refine_keeps_the_chain(
-        qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
-    window = make_window()
-    qtbot.waitUntil(lambda: window.warm_model == "tiny-model", timeout=TIMEOUT_MS)
+        qtbot, make_window, loop_store) -> None:  # type: ignore[no-untyped-def]
+    window = make_window(store=loop_store)
+    qtbot.waitUntil(lambda: window.warm_model == window.controls.model_name(),
+                    timeout=TIMEOUT_MS)
     refine, panel = window.refine, window.refine.panel
     type_description(qtbot, window, "a glowing yellow orb over a dark field")
     window.controls.set_seed(42, lock=True)
