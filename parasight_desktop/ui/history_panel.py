@@ -114,9 +114,11 @@ class HistoryPanel(QWidget):
         layout.addWidget(self.lineage)
         self._update_actions()
 
-    def set_lineage(self, chain: list[HistoryEntry]) -> None:
-        """Show the chosen image's chain, root first (the image itself last)."""
-        self.lineage.set_chain(chain)
+    def set_lineage(self, chain: list[HistoryEntry],
+                    children: Sequence[HistoryEntry] = ()) -> None:
+        """Show the chosen image's chain, root first (the image itself last), and the
+        images refined from it."""
+        self.lineage.set_chain(chain, children)
 
     # -- content ---------------------------------------------------------------------
 
@@ -212,6 +214,12 @@ class LineageView(QWidget):
         self.parent_button.setObjectName("goToParent")
         self.parent_button.setToolTip("Show the image this one was refined from")
         self.parent_button.clicked.connect(self._go_to_parent)
+        self.children_label = QLabel()
+        self.children_label.setObjectName("lineageChildren")
+        self.children_label.setWordWrap(True)
+        self.children_label.setTextFormat(Qt.TextFormat.RichText)
+        self.children_label.linkActivated.connect(
+            lambda href: emit(self.entry_requested, int(href.removeprefix("entry:"))))
         self.row = QHBoxLayout()
         self.row.setSpacing(2)
         top = QHBoxLayout()
@@ -221,12 +229,14 @@ class LineageView(QWidget):
         layout.setContentsMargins(0, 4, 0, 0)
         layout.addLayout(top)
         layout.addLayout(self.row)
+        layout.addWidget(self.children_label)
         self.hide()
 
     def parent_id(self) -> int | None:
         return self.chain[-2].id if len(self.chain) > 1 else None
 
-    def set_chain(self, chain: list[HistoryEntry]) -> None:
+    def set_chain(self, chain: list[HistoryEntry],
+                  children: Sequence[HistoryEntry] = ()) -> None:
         self.chain = list(chain)
         while self.row.count():
             item = self.row.takeAt(0)
@@ -234,8 +244,13 @@ class LineageView(QWidget):
             if widget is not None:
                 widget.deleteLater()
         parent = self.parent_id()
+        links = ", ".join(f"<a href='entry:{c.id}'>#{c.id}</a>" for c in children)
+        self.children_label.setText(f"Refined into {links}" if links else "")
+        self.children_label.setVisible(bool(links))
+        self.label.setVisible(parent is not None)
+        self.parent_button.setVisible(parent is not None)
         if parent is None:
-            self.hide()
+            self.setVisible(bool(links))
             return
         shown = self.chain[-LINEAGE_SHOWN:]
         if len(self.chain) > len(shown):

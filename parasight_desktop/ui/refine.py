@@ -287,7 +287,16 @@ class RefineController(QObject):
         return chain or [entry]
 
     def show_lineage(self, entry: HistoryEntry | None) -> None:
-        self.w.history_panel.set_lineage(self.lineage(entry) if entry is not None else [])
+        if entry is None:
+            self.w.history_panel.set_lineage([])
+            return
+        children: list[HistoryEntry] = []
+        if self.w.history is not None:
+            try:
+                children = self.w.history.children(entry.id)
+            except (LibraryError, OSError) as err:
+                log.info("no children for #%d: %s", entry.id, err)
+        self.w.history_panel.set_lineage(self.lineage(entry), children)
 
     def show_entry_id(self, entry_id: int) -> None:
         history = self.w.history

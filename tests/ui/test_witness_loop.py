@@ -146,6 +146,14 @@ def test_sketch_generate_make_four_pick_mask_refine_keeps_the_chain(
     # Walk back to the parent; reuse restores its start image, mask and strength.
     lineage.parent_button.click()
     assert window.shown().entry.id == masked.id
+    assert lineage.children_label.text() == (
+        f"Refined into <a href='entry:{last.id}'>#{last.id}</a>")
+    window.history_panel.select(root.id)  # the root: no parent, four refinements
+    assert not lineage.parent_button.isVisible() and lineage.children_label.isVisible()
+    assert all(f"#{v.id}<" in lineage.children_label.text() for v in variations)
+    lineage.children_label.linkActivated.emit(f"entry:{picked.id}")  # walk forward
+    assert window.shown().entry.id == picked.id
+    window.history_panel.select(masked.id)
     window.reuse_entry(masked)
     assert refine.sighting.parent_id == picked.id
     assert refine.sighting.mask is not None and np.array_equal(refine.sighting.mask, mask)
