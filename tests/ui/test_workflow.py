@@ -277,9 +277,12 @@ def test_messages_follow_a_dark_palette(qtbot, make_window) -> None:  # type: ig
 def test_the_form_is_keyboard_reachable_in_reading_order(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
     window = make_window()
     activate(qtbot, window)
-    d, c = window.describe, window.controls
+    d, c, p = window.describe, window.controls, window.refine.panel
+    # The start image panel sits between the settings and Generate (its mask, clear and
+    # strength wait for a start image, so Tab passes them by).
     expected = [d.negative, d.where, d.when, c.model, c.seed, c.dice, c.lock, c.steps,
-                c.guidance, c.sampler, c.reset, window.generate_button]
+                c.guidance, c.sampler, c.reset, p.open_button, p.paste_button,
+                p.sketch_button, p.fit, window.generate_button, window.refine.make4_button]
     d.prompt.setFocus()
     qtbot.waitUntil(d.prompt.hasFocus)
     reached = []
