@@ -1,16 +1,27 @@
-"""A LiteRT interpreter that checks every input by name, shape and dtype before it runs.
+"""A LiteRT model that checks every input by name, shape and dtype before it runs.
 
 A wrong shape handed to the interpreter can crash the process; here it is a clear
 :class:`ModelError` instead (Apple's ``coreml_model.py`` does the same for Core ML).
 An interpreter must not be called from two threads at once, so each instance
 remembers the thread that first used it and refuses any other.
+
+Two ways to run a model, chosen by :class:`CpuSettings`: LiteRT's classic ``Interpreter``
+(the default) or its ``CompiledModel`` API, which alone takes XNNPACK's options: flags
+(e.g. force fp16) and a weight cache folder, so a model loaded again (the UNet after each
+decode) maps its packed weights from the cache instead of packing them again. The compiled
+API is used only for models whose inputs all have fixed shapes (resizing a compiled
+model's inputs in this LiteRT leaves its output buffers at the old size); others run on
+the interpreter whatever the settings say.
 """
 
 from __future__ import annotations
 
+import hashlib
+import mmap
 import os
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,24 +75,160 @@ def release_mapped_pages(path: Path) -> int:
     return done
 
 
+#: XNNPACK's ``TFLITE_XNNPACK_DELEGATE_FLAG_FORCE_FP16`` (xnnpack_delegate.h): fp16
+#: arithmetic. Without AVX512-FP16 (or ARM's FP16) XNNPACK emulates it and is slower.
+XNNPACK_FORCE_FP16 = 4
+
+
+@dataclass(frozen=True)
+class CpuSettings:
+    """How LiteRT runs models on this CPU.
+
+    ``compiled``: LiteRT's ``CompiledModel`` API instead of the ``Interpreter`` (same
+    XNNPACK kernels, same numbers). ``xnnpack_flags``: XNNPACK delegate flags (compiled
+    API only; None = LiteRT's default). ``weight_cache``: a folder for XNNPACK's packed
+    weights (compiled API only), one cache file per model file and settings.
+    """
+
+    compiled: bool = False
+    xnnpack_flags: int | None = None
+    weight_cache: Path | None = None
+
+    def describe(self) -> str:
+        if not self.compiled:
+            return "LiteRT Interpreter (XNNPACK)"
+        parts = ["LiteRT CompiledModel (XNNPACK)"]
+        if self.xnnpack_flags:
+            parts.append(f"flags {self.xnnpack_flags}")
+        if self.weight_cache is not None:
+            parts.append("weight cache")
+        return ", ".join(parts)
+
+
+def signature_inputs(path: Path) -> dict[str, tuple[int, ...]] | None:
+    """The ``serving_default`` inputs' declared shapes (-1 where resizable), read from the
+    file's flatbuffer without loading the model; None if it has no such signature."""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        return _signature_inputs(buf)  # its flatbuffer views are gone before buf closes
+
+
+def _signature_inputs(buf: Any) -> dict[str, tuple[int, ...]] | None:
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(buf, 0)
+    for i in range(model.SignatureDefsLength()):
+        sig = model.SignatureDefs(i)
+        if sig.SignatureKey() != SIGNATURE.encode():
+            continue
+        graph = model.Subgraphs(sig.SubgraphIndex())
+        out = {}
+        for j in range(sig.InputsLength()):
+            t = sig.Inputs(j)
+            tensor = graph.Tensors(t.TensorIndex())
+            shape = (tensor.ShapeSignatureAsNumpy() if tensor.ShapeSignatureLength()
+                     else tensor.ShapeAsNumpy())
+            out[t.Name().decode()] = tuple(int(d) for d in shape)
+        return out
+    return None
+
+
+_ENVIRONMENT: Any = None
+
+
+def _environment() -> Any:
+    """One LiteRT environment for every compiled model of the process."""
+    global _ENVIRONMENT
+    if _ENVIRONMENT is None:
+        import ai_edge_litert
+        from ai_edge_litert.compiled_model import Environment
+        from ai_edge_litert.environment import EnvironmentOptions
+
+        _ENVIRONMENT = Environment.create(options=EnvironmentOptions(
+            runtime_path=os.path.dirname(os.path.abspath(ai_edge_litert.__file__))))
+    return _ENVIRONMENT
+
+
+def weight_cache_file(folder: Path, model: Path, flags: int | None) -> Path:
+    """XNNPACK's cache file for ``model`` under ``folder``: named by the model file's
+    path, size and time, so a changed or replaced file never reads a stale cache."""
+    st = Path(model).stat()
+    key = f"{Path(model).resolve()}|{st.st_size}|{st.st_mtime_ns}|{flags}"
+    return Path(folder) / f"{Path(model).stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+class _Compiled:
+    """A model run through LiteRT's ``CompiledModel`` (fixed input shapes only)."""
+
+    def __init__(self, path: Path, threads: int, cpu: CpuSettings,
+                 shapes: dict[str, tuple[int, ...]]) -> None:
+        from ai_edge_litert.compiled_model import CompiledModel
+        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+        from ai_edge_litert.options import CpuOptions, Options
+
+        cache = ""
+        if cpu.weight_cache is not None:
+            Path(cpu.weight_cache).mkdir(parents=True, exist_ok=True)
+            cache = str(weight_cache_file(cpu.weight_cache, path, cpu.xnnpack_flags))
+        options = Options(hardware_accelerators=HardwareAccelerator.CPU,
+                          cpu_options=CpuOptions(num_threads=threads,
+                                                 xnnpack_flags=cpu.xnnpack_flags,
+                                                 xnnpack_weight_cache_path=cache))
+        self.model = CompiledModel.from_file(str(path), environment=_environment(),
+                                             options=options)
+        details = self.model.get_input_tensor_details(SIGNATURE)
+        self.inputs = {n: {"name": d["name"], "dtype": np.dtype(d["dtype"]),
+                           "shape": np.asarray(d["shape"]),
+                           "shape_signature": np.asarray(shapes[n])}
+                       for n, d in details.items()}
+        self.outputs = {n: {"name": d["name"], "dtype": np.dtype(d["dtype"]),
+                            "shape": np.asarray(d["shape"])}
+                        for n, d in self.model.get_output_tensor_details(SIGNATURE).items()}
+        self._in = {n: self.model.create_input_buffer_by_name(SIGNATURE, n) for n in self.inputs}
+        self._out = {n: self.model.create_output_buffer_by_name(SIGNATURE, n)
+                     for n in self.outputs}
+
+    def __call__(self, **feeds: NDArray[Any]) -> dict[str, NDArray[Any]]:
+        for name, value in feeds.items():
+            self._in[name].write(value)
+        self.model.run_by_name(SIGNATURE, self._in, self._out)
+        out = {}
+        for name, d in self.outputs.items():
+            shape = tuple(int(x) for x in d["shape"])
+            out[name] = self._out[name].read(int(np.prod(shape)), d["dtype"]).reshape(shape)
+        return out
+
+
 class TFLiteModel:
     """One ``.tflite`` file, run through its ``serving_default`` signature by name."""
 
-    def __init__(self, path: Path, threads: int | None = None) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
+    def __init__(self, path: Path, threads: int | None = None,
+                 cpu: CpuSettings | None = None) -> None:
         self.path = Path(path)
         self.threads = threads or default_threads()
+        cpu = cpu or CpuSettings()
+        self._runner: Any
         try:
-            self._interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads)
-            self._runner = self._interpreter.get_signature_runner(SIGNATURE)
-        except (ValueError, RuntimeError) as exc:
+            shapes = signature_inputs(self.path) if cpu.compiled else None
+            if shapes and all(d >= 0 for s in shapes.values() for d in s):
+                compiled = _Compiled(self.path, self.threads, cpu, shapes)
+                self._runner = compiled
+                self.inputs: dict[str, dict[str, Any]] = compiled.inputs
+                self.outputs: dict[str, dict[str, Any]] = compiled.outputs
+                self.cpu = cpu
+            else:
+                from ai_edge_litert.interpreter import Interpreter
+
+                self._interpreter = Interpreter(model_path=str(self.path),
+                                                num_threads=self.threads)
+                self._runner = self._interpreter.get_signature_runner(SIGNATURE)
+                self.inputs = self._runner.get_input_details()
+                self.outputs = self._runner.get_output_details()
+                self.cpu = CpuSettings()  # what actually runs it
+        except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(
                 f"The model file {self.path.name} could not be loaded ({exc}); "
                 "it may be damaged: reinstall or reconvert the model."
             ) from exc
-        self.inputs: dict[str, dict[str, Any]] = self._runner.get_input_details()
-        self.outputs: dict[str, dict[str, Any]] = self._runner.get_output_details()
         self._owner: int | None = None
         self._released = False  # the file's mapped pages, after the first run
 
