@@ -20,6 +20,12 @@ full size. This script makes those references. It runs only in the reference env
         --uncond UNCOND.npy --latent LATENT.npy --steps 4 --guidance 7.5 \
         --sampler dpmpp-2m|lcm|euler-trailing --out OUT.npz
 
+    # 2b. Image to image (StableDiffusionImg2ImgPipeline, end to end) from a start image
+    #     (H, W, 3 uint8 .npy), our token ids and our noise (NHWC .npy, drawn as ParaSight does).
+    $PY benchmarks/import_reference.py img2img .cache/import-ref/sd1 --image IMAGE.npy \
+        --tokens TOKENS.npy --uncond UNCOND.npy --noise NOISE.npy --strength 0.6 --steps 10 \
+        --guidance 7.5 --sampler dpmpp-2m --out OUT.npz [--lora L --lora-scale S]
+
     # 3. Two random LoRAs (kohya and diffusers/PEFT layouts) and what diffusers fuses from them.
     $PY benchmarks/import_reference.py lora .cache/import-ref/sd1 --out .cache/import-ref/sd1/lora \
         --seed 0 [--strength 0.8]
@@ -28,6 +34,13 @@ Nothing is fetched from the Hugging Face hub (HF_HUB_OFFLINE=1): every configura
 Random initialisation leaves norms at (1, 0) and many biases at 0, where a wrong mapping of a
 norm or a bias would go unseen; every 1-D parameter is therefore perturbed after the seeded
 build (weights 1 + 0.1 N(0,1), biases + 0.1 N(0,1)), and so is any constant tensor.
+
+The VAE's posterior is made nearly deterministic, as a trained VAE's is: the log-variance
+half of ``quant_conv`` (its output channels 4..7) gets weights 0 and bias -30, so the
+posterior's std is exp(-15) = 3e-7 everywhere. diffusers' image to image encodes with
+``latent_dist.sample()`` (mean + std x randn), ParaSight and KerasCV with the mean; with
+this std the two differ by about 3e-7, far below what the comparison can see, and
+diffusers' own pipeline runs end to end.
 """
 
 from __future__ import annotations
@@ -95,6 +108,7 @@ SD15_SCHEDULER_CONFIG: dict[str, Any] = {  # scheduler/scheduler_config.json of 
 SAMPLERS = ("dpmpp-2m", "lcm", "euler-trailing")
 DTYPES = ("fp32", "fp16", "bf16")
 PERTURB = 0.1  # the spread added to every 1-D parameter (norm weights, biases)
+LOGVAR_BIAS = -30.0  # the VAE posterior's log-variance: std exp(-15) = 3e-7
 
 
 # -- small helpers ---------------------------------------------------------------------------
@@ -158,6 +172,10 @@ def build_models(family: str, seed: int) -> tuple[Any, Any, Any]:
     gen = torch.Generator().manual_seed(seed + 1)
     for m in (unet, vae, text_encoder):
         perturb_(m, gen)
+    with torch.no_grad():  # a posterior std of exp(-15): see the module's docstring
+        half = vae.quant_conv.out_channels // 2
+        vae.quant_conv.weight[half:] = 0.0
+        vae.quant_conv.bias[half:] = LOGVAR_BIAS
     return unet, vae, text_encoder
 
 
@@ -576,6 +594,64 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0 if np.isfinite(lat).all() and np.isfinite(image_float).all() else 1
 
 
+def cmd_img2img(args: argparse.Namespace) -> int:
+    """diffusers' StableDiffusionImg2ImgPipeline end to end: the start image as a PIL image
+    (its own preprocessing, its VAE encode with ``latent_dist.sample()``), the noise it adds
+    at the start step replaced by ours, the prompt as our token ids."""
+    import torch
+    from diffusers import StableDiffusionImg2ImgPipeline
+    from diffusers.pipelines.stable_diffusion import pipeline_stable_diffusion_img2img as i2i
+    from PIL import Image
+
+    image = np.load(args.image)
+    if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+        raise SystemExit(f"{args.image}: expected an (H, W, 3) uint8 image, got {image.shape} "
+                         f"{image.dtype}")
+    noise = np.load(args.noise)
+    pipe = StableDiffusionImg2ImgPipeline.from_pretrained(
+        _diffusers_dir(args.model_dir), scheduler=make_scheduler(args.sampler), tokenizer=None,
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    if args.lora is not None:
+        pipe.load_lora_weights(str(args.lora))
+        pipe.fuse_lora(lora_scale=args.lora_scale)
+    given = torch.from_numpy(noise.astype(np.float32)).permute(0, 3, 1, 2).contiguous()
+
+    def draw(shape: Any, **_: Any) -> Any:  # the start step's noise only
+        assert tuple(given.shape) == tuple(shape), (given.shape, shape)
+        return given
+
+    i2i.randn_tensor = draw
+    ids, uncond = _ids(args.tokens), _ids(args.uncond)
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        encoded = pipe.vae.encode(torch.from_numpy(image.astype(np.float32) / 127.5 - 1.0)
+                                  .permute(2, 0, 1)[None]).latent_dist
+        latents = pipe(prompt_embeds=pipe.text_encoder(ids)[0],
+                       negative_prompt_embeds=pipe.text_encoder(uncond)[0],
+                       image=Image.fromarray(image), strength=args.strength,
+                       num_inference_steps=args.steps, guidance_scale=args.guidance,
+                       generator=torch.Generator().manual_seed(0),
+                       output_type="latent").images
+        decoded = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
+        image_float = (decoded / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 0).float().numpy()
+    seconds = time.perf_counter() - t0
+    out = (image_float * 255).round().astype(np.uint8)
+    lat = latents.permute(0, 2, 3, 1).float().numpy()
+    mode = (encoded.mean * pipe.vae.config.scaling_factor).permute(0, 2, 3, 1).float().numpy()
+    std = float(encoded.std.max())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(args.out, image=out, image_float=image_float.astype(np.float32),
+             latent=lat.astype(np.float32), encoded=mode.astype(np.float32),
+             posterior_std_max=np.float64(std), seconds=np.float64(seconds),
+             timesteps=pipe.scheduler.timesteps.numpy())
+    print(f"img2img {args.sampler} {args.steps} steps strength {args.strength} "
+          f"g={args.guidance}: timesteps {pipe.scheduler.timesteps.tolist()}, posterior std "
+          f"at most {std:.1e}, latent std {lat.std():.4f}, {seconds:.1f} s -> {args.out}")
+    return 0 if np.isfinite(lat).all() and np.isfinite(image_float).all() else 1
+
+
 def _feed_noise(noise: np.ndarray) -> None:
     """Make LCM's between-step noise the given arrays, in order (its randn_tensor)."""
     import torch
@@ -825,6 +901,20 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--noise", type=Path,
                      help="NHWC (steps, 1, H, W, 4): the noise each step of an ancestral "
                           "sampler (LCM) draws, in order, as ParaSight draws it")
+    i2 = sub.add_parser("img2img", help="image to image from a start image, ids and noise")
+    i2.add_argument("model_dir", type=Path)
+    i2.add_argument("--image", type=Path, required=True)
+    i2.add_argument("--tokens", type=Path, required=True)
+    i2.add_argument("--uncond", type=Path, required=True)
+    i2.add_argument("--noise", type=Path, required=True,
+                    help="NHWC (1, H/8, W/8, 4): the noise added at the start step")
+    i2.add_argument("--strength", type=float, required=True)
+    i2.add_argument("--steps", type=int, required=True)
+    i2.add_argument("--guidance", type=float, required=True)
+    i2.add_argument("--sampler", choices=SAMPLERS, required=True)
+    i2.add_argument("--out", type=Path, required=True)
+    i2.add_argument("--lora", type=Path, help="a LoRA file fused into the model first")
+    i2.add_argument("--lora-scale", type=float, default=1.0, help="its strength")
     tm = sub.add_parser("time", help="diffusers' seconds for one image (few-step settings)")
     tm.add_argument("model_dir", type=Path)
     tm.add_argument("--sampler", choices=SAMPLERS, required=True)
@@ -843,6 +933,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     commands = {"make-models": cmd_make_models, "generate": cmd_generate, "lora": cmd_lora,
+                "img2img": cmd_img2img,
                 "time": cmd_time, "guidance-embedding": cmd_guidance_embedding}
     return commands[args.command](args)
 

@@ -220,4 +220,6 @@ def cmd_convert(args: argparse.Namespace) -> int:
                 raise InputError(f"{f.filename} is not downloaded yet: run "
                                  f"'parasight models download {args.name}' first.")
             sources[f.role] = path
+        elif f.role == "image_encoder" and (folder / f.filename).is_file():
+            sources[f.role] = folder / f.filename  # downloaded with --include-image-encoder
     return run_conversion(sources, args, args.name)

@@ -154,7 +154,7 @@ _SD_V14 = CatalogEntry(
         RemoteFile(
             role="image_encoder", filename="vae_encoder.h5", url=_KCV + "vae_encoder.h5",
             sha256="c60fb220a40d090e0f86a6ab4c312d113e115c87c40ff75d11ffcf380aab7ebb",
-            approx_size=137 * _MB, optional=True,  # for image-to-image, later
+            approx_size=137 * _MB, optional=True,  # converted too: image to image
         ),
     ),
     default_precision="fp16",
