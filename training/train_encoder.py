@@ -76,9 +76,9 @@ class EncoderPlan:
 
 def _tflite_constants(path: Path) -> dict[str, np.ndarray]:
     """Every constant of a .tflite file by tensor name, as float32."""
-    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
 
-    it = tf.lite.Interpreter(str(path))
+    it = Interpreter(str(path))
     out: dict[str, np.ndarray] = {}
     for t in it.get_tensor_details():
         if t["dtype"] in (np.float16, np.float32) and t["name"] not in out:
