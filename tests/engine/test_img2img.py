@@ -246,3 +246,23 @@ def test_inpainting_with_the_shipped_model_folder_copy(tiny_model_dir: Path,
     (bad / "image_encoder.tflite").write_bytes(b"broken")
     with pytest.raises(ModelError):
         ModelStore([bad.parent]).load("tiny-model")
+
+
+def test_inpainting_on_parasight_mini_keeps_the_outside_exactly() -> None:
+    """The shipped model with its own encoder: latent and pixels outside the mask kept
+    bit for bit (figures for the decoder alone: benchmarks/inpaint_bound.py)."""
+    from parasight_desktop.engine.manifest import load_manifest
+
+    mini = Pipeline(load_manifest(Path(__file__).resolve().parents[2] / "resources" / "models"
+                                  / "parasight-mini"), threads=2)
+    assert mini.manifest.image_encoder is not None
+    start = mini.generate(GenerationRequest("a white orb of light over the lake", seed=3)).image
+    mask = np.zeros((128, 128), np.uint8)
+    mask[8:56, 72:120] = 255
+    r = mini.generate(GenerationRequest("a purple winged creature over the lake", seed=4,
+                                        init_image=start, strength=1.0, mask=mask,
+                                        mask_blur=0))
+    assert np.array_equal(r.image[mask == 0], start[mask == 0])
+    assert np.abs(r.image[mask > 0].astype(int) - start[mask > 0]).mean() > 10
+    kept = mask.reshape(16, 8, 16, 8).max(axis=(1, 3)) == 0
+    assert np.array_equal(mini.last_latent[0][kept], mini.encode_image(start)[0][kept])
