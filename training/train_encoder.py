@@ -361,7 +361,8 @@ def figures(folder: Path, plan: EncoderPlan, t0: float) -> dict[str, Any]:
 def run(plan: EncoderPlan, folder: Path, results: Path | None) -> dict[str, Any]:
     import keras
 
-    from parasight_desktop.engine.manifest import load_manifest
+    from parasight_desktop.engine.converter import psnr
+    from parasight_desktop.engine.manifest import load_manifest, write_manifest
 
     from .mini_model import MiniConfig
 
@@ -373,8 +374,6 @@ def run(plan: EncoderPlan, folder: Path, results: Path | None) -> dict[str, Any]
     probe = np.random.default_rng(0).standard_normal((4, *manifest.latent_shape)
                                                      ).astype(np.float32)
     ref = run_tflite(folder / "decoder.tflite", "latent", "image", probe, plan.threads)
-    from parasight_desktop.engine.converter import psnr
-
     dec_psnr = psnr(ref, np.asarray(decoder(probe)), peak=2.0)
     log(f"decoder rebuilt from decoder.tflite: PSNR {dec_psnr:.1f} dB against the file", t0)
     if dec_psnr < 60:
@@ -410,8 +409,6 @@ def run(plan: EncoderPlan, folder: Path, results: Path | None) -> dict[str, Any]
         k: figs[k]["round_trip_psnr_db"] for k in ("generated", "renders", "sketches")}
     data["extra"]["image_encoder_training"]["latent_relative_error"] = (
         figs["generated"]["latent_relative_error"])
-    from parasight_desktop.engine.manifest import write_manifest
-
     data.pop("format", None)
     write_manifest(folder, data)
     out = {"record": record, "conversion": {"psnr_db": report.psnr_db, "size": report.size},
@@ -430,6 +427,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", type=Path, default=DEFAULT_OUT,
                    help=f"the model folder to add the encoder to (default {DEFAULT_OUT})")
     p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--results", type=Path, default=RESULTS,
+                   help=f"where the figures go (default {RESULTS})")
     args = p.parse_args(argv)
     import tensorflow as tf
 
@@ -439,7 +438,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.steps is not None:
         plan = replace(plan, steps=args.steps)
     if not args.smoke:
-        run(plan, args.model, RESULTS)
+        run(plan, args.model, args.results)
         return
     tmp = Path(tempfile.mkdtemp(prefix="parasight-encoder-"))
     try:

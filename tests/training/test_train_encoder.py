@@ -40,6 +40,13 @@ def test_smoke_encoder_training_adds_an_encoder_the_pipeline_uses(tmp_path: Path
 
     folder = tmp_path / "parasight-mini"
     shutil.copytree(MINI, folder)
+    # the Mini as it was before it had an encoder
+    data = json.loads((folder / "manifest.json").read_text())
+    data.pop("image_encoder", None)
+    data["files"].pop("image_encoder.tflite", None)
+    data["extra"]["conversion"].pop("image_encoder", None)
+    data["extra"].pop("image_encoder_training", None)
+    (folder / "manifest.json").write_text(json.dumps(data))
     (folder / "image_encoder.tflite").unlink(missing_ok=True)
     out = run(EncoderPlan.smoke(), folder, tmp_path / "figures.json")
     assert set(out["figures"]) == {"generated", "renders", "sketches"}
