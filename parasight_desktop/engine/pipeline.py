@@ -50,7 +50,7 @@ from numpy.typing import NDArray
 from .errors import CancelledError, InputError, ModelError
 from .inpaint import blur_mask, latent_mask, overlay
 from .manifest import DecoderSpec, EncoderSpec, ModelManifest
-from .runner import TFLiteModel
+from .runner import TFLiteModel, reload_settings
 from .schedulers import Scheduler, make_scheduler
 from .store import ModelStore
 from .timestep import GuidanceEmbedding
@@ -106,6 +106,9 @@ class Pipeline:
         self.manifest = manifest
         self.tokenizer = tokenizer or Tokenizer()
         self._threads = threads
+        #: How the UNet and the full decoder run: they are loaded again for every image
+        #: (below), so they keep XNNPACK's packed weights in a cache (runner.reload_settings)
+        self.reload_cpu = reload_settings(manifest.folder, manifest.extra.get("precision"))
         self.text_encoder = TFLiteModel(manifest.path(manifest.text_encoder), threads)
         self.unet_parts = self._load_unet()
         #: TAESD, when the model has it: small (about 1 MB at int8), so always resident; the
@@ -142,7 +145,7 @@ class Pipeline:
         self.load_seconds = time.perf_counter() - start
 
     def _load_unet(self) -> list[TFLiteModel]:
-        return [TFLiteModel(self.manifest.path(p.file), self._threads)
+        return [TFLiteModel(self.manifest.path(p.file), self._threads, self.reload_cpu)
                 for p in self.manifest.unet_parts]
 
     def _ensure_unet(self) -> None:
@@ -150,7 +153,8 @@ class Pipeline:
             self.unet_parts = self._load_unet()
 
     def _load_decoder(self) -> TFLiteModel:
-        return TFLiteModel(self.manifest.path(self.manifest.decoder), self._threads)
+        return TFLiteModel(self.manifest.path(self.manifest.decoder), self._threads,
+                           self.reload_cpu)
 
     @staticmethod
     def _load_guidance(manifest: ModelManifest) -> GuidanceEmbedding | None:

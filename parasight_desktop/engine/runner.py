@@ -156,6 +156,34 @@ def weight_cache_file(folder: Path, model: Path, flags: int | None) -> Path:
     return Path(folder) / f"{Path(model).stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
+#: The folder, inside a model's own folder, that holds XNNPACK's packed weights of it.
+WEIGHT_CACHE_DIR = ".xnnpack-cache"
+
+
+def reload_settings(folder: Path, precision: str | None) -> CpuSettings:
+    """Settings for the models a pipeline loads again for every image (the UNet and the
+    full decoder, dropped in turn to keep the peak down): LiteRT's CompiledModel with
+    XNNPACK's weight cache in the model's folder, so a reload maps the packed weights
+    instead of packing them again (docs/BENCHMARKS.md, "Engine speed against OpenVINO").
+
+    The cache is about the size of the model files and goes when the model folder goes.
+    Not for fp32 models (checks and parity runs: their cache would be as big again as
+    their 4 GiB of files), nor where the folder cannot be written (the bundled model):
+    those run on the interpreter as before.
+    """
+    if precision == "fp32" or not os.access(folder, os.W_OK):
+        return CpuSettings()
+    return CpuSettings(compiled=True, weight_cache=Path(folder) / WEIGHT_CACHE_DIR)
+
+
+def _prune_stale(cache: Path, keep: Path) -> None:
+    """Delete the caches of earlier versions of ``keep``'s model file (same stem)."""
+    stem = keep.name.rsplit("-", 1)[0]
+    for old in cache.glob(f"{stem}-*"):
+        if old != keep and old.name.rsplit("-", 1)[0] == stem:
+            old.unlink(missing_ok=True)
+
+
 class _Compiled:
     """A model run through LiteRT's ``CompiledModel`` (fixed input shapes only)."""
 
@@ -167,8 +195,13 @@ class _Compiled:
 
         cache = ""
         if cpu.weight_cache is not None:
-            Path(cpu.weight_cache).mkdir(parents=True, exist_ok=True)
-            cache = str(weight_cache_file(cpu.weight_cache, path, cpu.xnnpack_flags))
+            try:
+                Path(cpu.weight_cache).mkdir(exist_ok=True)  # made on first use only
+                cache_file = weight_cache_file(cpu.weight_cache, path, cpu.xnnpack_flags)
+                _prune_stale(Path(cpu.weight_cache), cache_file)
+                cache = str(cache_file)
+            except OSError:
+                cache = ""  # no cache: the weights are packed on every load, as before
         options = Options(hardware_accelerators=HardwareAccelerator.CPU,
                           cpu_options=CpuOptions(num_threads=threads,
                                                  xnnpack_flags=cpu.xnnpack_flags,

@@ -11,8 +11,10 @@ import pytest
 
 from parasight_desktop.engine.errors import ModelError
 from parasight_desktop.engine.runner import (
+    WEIGHT_CACHE_DIR,
     CpuSettings,
     TFLiteModel,
+    reload_settings,
     signature_inputs,
     weight_cache_file,
 )
@@ -139,3 +141,32 @@ def test_settings_say_what_runs() -> None:
     assert CpuSettings().describe() == "LiteRT Interpreter (XNNPACK)"
     assert (CpuSettings(compiled=True, weight_cache=Path("x")).describe()
             == "LiteRT CompiledModel (XNNPACK), weight cache")
+
+
+def test_a_stale_cache_of_the_same_model_is_deleted(fixed_model: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "xnnpack"
+    cache.mkdir()
+    stale = cache / "block-0123456789abcdef"
+    other = cache / "block-other-0123456789abcdef"  # another model's file
+    stale.write_bytes(b"old")
+    other.write_bytes(b"keep")
+    TFLiteModel(fixed_model, threads=1, cpu=CpuSettings(compiled=True, weight_cache=cache))
+    assert sorted(p.name for p in cache.iterdir()) == sorted(
+        [other.name, weight_cache_file(cache, fixed_model, None).name])
+
+
+def test_reload_settings_cache_beside_the_model_except_fp32(tmp_path: Path) -> None:
+    got = reload_settings(tmp_path, "int8")
+    assert got == CpuSettings(compiled=True, weight_cache=tmp_path / WEIGHT_CACHE_DIR)
+    assert not (tmp_path / WEIGHT_CACHE_DIR).exists()  # made only when a model uses it
+    assert reload_settings(tmp_path, "fp32") == CpuSettings()
+    assert reload_settings(tmp_path / "missing", "int8") == CpuSettings()
+
+
+def test_pipeline_of_a_resizable_model_runs_as_before(tiny_engine, tiny_model_dir) -> None:  # type: ignore[no-untyped-def]
+    from parasight_desktop.engine.types import GenerationRequest
+
+    pipe = tiny_engine.pipeline("tiny-model")
+    assert all(not m.cpu.compiled for m in pipe.unet_parts)
+    tiny_engine.generate(GenerationRequest("a cat", seed=1, model="tiny-model", steps=2))
+    assert not (tiny_model_dir / WEIGHT_CACHE_DIR).exists()
