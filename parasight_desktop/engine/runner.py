@@ -240,10 +240,9 @@ class TFLiteModel:
         self.threads = threads or default_threads()
         cpu = cpu or CpuSettings()
         self._runner: Any
+        compiled = self._compiled(cpu) if cpu.compiled else None
         try:
-            shapes = signature_inputs(self.path) if cpu.compiled else None
-            if shapes and all(d >= 0 for s in shapes.values() for d in s):
-                compiled = _Compiled(self.path, self.threads, cpu, shapes)
+            if compiled is not None:
                 self._runner = compiled
                 self.inputs: dict[str, dict[str, Any]] = compiled.inputs
                 self.outputs: dict[str, dict[str, Any]] = compiled.outputs
@@ -264,6 +263,18 @@ class TFLiteModel:
             ) from exc
         self._owner: int | None = None
         self._released = False  # the file's mapped pages, after the first run
+
+    def _compiled(self, cpu: CpuSettings) -> _Compiled | None:
+        """The model through the compiled API, or None where it cannot run there: a
+        resizable input, or a LiteRT (or bundle) whose compiled API fails to load it; the
+        interpreter then runs it (and says so, clearly, if the file itself is damaged)."""
+        try:
+            shapes = signature_inputs(self.path)
+            if not shapes or any(d < 0 for s in shapes.values() for d in s):
+                return None
+            return _Compiled(self.path, self.threads, cpu, shapes)
+        except Exception:  # noqa: BLE001  whatever it was, the interpreter says it plainly
+            return None
 
     def input_shape(self, name: str) -> tuple[int, ...]:
         """The declared shape of an input, -1 where it is resized at run time."""

@@ -170,3 +170,10 @@ def test_pipeline_of_a_resizable_model_runs_as_before(tiny_engine, tiny_model_di
     assert all(not m.cpu.compiled for m in pipe.unet_parts)
     tiny_engine.generate(GenerationRequest("a cat", seed=1, model="tiny-model", steps=2))
     assert not (tiny_model_dir / WEIGHT_CACHE_DIR).exists()
+
+
+def test_a_damaged_file_is_still_a_clear_error(fixed_model: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(fixed_model.read_bytes()[:4096])
+    with pytest.raises(ModelError, match="could not be loaded"):
+        TFLiteModel(broken, threads=1, cpu=CpuSettings(compiled=True, weight_cache=tmp_path))
