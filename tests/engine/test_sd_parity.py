@@ -93,3 +93,137 @@ def test_full_size_conversion_matches_keras_cv_generate_image(sd_folder: Path) -
     assert rel <= 1e-3
     assert image_psnr >= 40.0
     assert 0 < float(np.std(theirs))  # not a degenerate all-black image
+
+
+# -------------------------------------------------------------------- the image encoder
+
+ENCODER_CACHE = CACHE / "image-encoder"
+#: A LiteRT run of the 512x512 encoder at batch 1 must fit in this (the model's file,
+#: the interpreter's arena and Python): measured 0.8 GiB at fp32, 0.65 at int8
+#: (docs/BENCHMARKS.md).
+ENCODER_RUN_GIB = 1.5
+#: One encode in a fresh process; its peak is the process's own high-water mark (VmHWM:
+#: ru_maxrss would carry the peak of the pytest process it was forked from across exec).
+_RUN = """
+import json, sys, time
+from pathlib import Path
+import numpy as np
+from parasight_desktop.engine.runner import TFLiteModel
+image = np.load(sys.argv[2])
+model = TFLiteModel(sys.argv[1])
+t0 = time.perf_counter()
+out = model(image=image)["latent"]
+seconds = time.perf_counter() - t0
+np.save(sys.argv[3], out)
+hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
+           if line.startswith("VmHWM:"))
+print(json.dumps({"peak_gib": hwm / 2**20, "seconds": seconds,
+                  "input": model.input_shape("image")}))
+"""
+
+
+def _encoder_weights() -> Path:
+    """keras-cv's ImageEncoder with seeded random weights, saved as KerasCV's
+    vae_encoder.h5 is (once). Every norm and bias is moved off its (1, 0) init, so a
+    conversion that dropped one would show."""
+    path = ENCODER_CACHE / "vae_encoder.h5"
+    if path.is_file():
+        return path
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from parasight_desktop.engine.sd_convert import build_keras
+
+    keras.utils.set_random_seed(0)
+    model = build_keras("image_encoder", None, 512, 512)
+    rng = np.random.default_rng(1)
+    for var in model.weights:
+        if len(var.shape) == 1:
+            var.assign(np.asarray(var) + 0.1 * rng.standard_normal(var.shape).astype(np.float32))
+    ENCODER_CACHE.mkdir(parents=True, exist_ok=True)
+    part = path.with_suffix(".h5.part")
+    with h5py.File(part, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    part.rename(path)
+    return path
+
+
+@pytest.mark.parametrize("precision,limit", [("fp32", 1e-4), ("int8", None)])
+def test_image_encoder_matches_keras_cv_image_encoder(precision: str, limit: float | None,
+                                                      tmp_path: Path) -> None:
+    """KerasCV's ImageEncoder (34M parameters, 512x512) converted alone: LiteRT against
+    keras-cv's own model on a smooth seeded image; fp32 within 1e-4 relative error, int8
+    reported. The converted model runs at batch 1 in a fresh process whose peak memory is
+    kept.
+
+    The reference is keras-cv's ImageEncoder evaluated in float64 (the same weights): on
+    this CPU TensorFlow's own float32 evaluation of it is 5.0e-4 away from that (with or
+    without oneDNN), LiteRT's float32 1.5e-5, so a float32 Keras reference would measure
+    TensorFlow's rounding rather than the conversion. Both figures are recorded."""
+    import json
+    import subprocess
+    import sys
+
+    from parasight_desktop.engine.converter import psnr
+    from parasight_desktop.engine.sd_convert import (
+        build_keras,
+        convert_image_encoder,
+        smooth_image,
+    )
+
+    weights = _encoder_weights()
+    out = ENCODER_CACHE / precision
+    result = convert_image_encoder(weights, out, precision=precision)
+    assert result.params == 34_163_664 and result.inputs == ["image"]
+    assert result.peak_rss_bytes <= 12 * 2**30
+    image = smooth_image(np.random.default_rng(SEED), 512, 512)[None]
+    np.save(tmp_path / "image.npy", image)
+    run = subprocess.run([sys.executable, "-c", _RUN, str(out / result.file),
+                          str(tmp_path / "image.npy"), str(tmp_path / "latent.npy")],
+                         check=True, capture_output=True, text=True)
+    ran = json.loads(run.stdout.strip().splitlines()[-1])
+    ours = np.load(tmp_path / "latent.npy")
+    import keras
+
+    keras_fp32 = np.asarray(build_keras("image_encoder", weights, 512, 512)
+                            .predict_on_batch(image))
+    keras.config.set_dtype_policy("float64")
+    try:
+        theirs = np.asarray(build_keras("image_encoder", weights, 512, 512)
+                            .predict_on_batch(image.astype(np.float64)))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert theirs.dtype == np.float64
+    assert ours.shape == theirs.shape == (1, 64, 64, 4)
+    assert tuple(ran["input"]) == (1, 512, 512, 3)  # batch 1, the model's size
+
+    def relative(a: np.ndarray) -> float:
+        return float(np.linalg.norm(a - theirs) / np.linalg.norm(theirs))
+
+    rel, tf_rel = relative(ours), relative(keras_fp32)
+    db = psnr(theirs, ours)
+    print(f"\nimage encoder {precision}: relative error {rel:.2e}, PSNR {db:.1f} dB vs "
+          f"keras-cv in float64 (TensorFlow's float32: {tf_rel:.2e}); "
+          f"{result.size / 2**20:.0f} MiB, converted in {result.seconds:.0f} s "
+          f"(peak {result.peak_rss_bytes / 2**30:.2f} GiB); one 512x512 encode "
+          f"{ran['seconds']:.2f} s, peak {ran['peak_gib']:.2f} GiB")
+    _record(f"image-encoder-{precision}", relative_error=rel, psnr_db=db,
+            tensorflow_fp32_relative_error=tf_rel,
+            size_mib=result.size / 2**20, convert_seconds=result.seconds,
+            convert_peak_gib=result.peak_rss_bytes / 2**30, encode_seconds=ran["seconds"],
+            encode_peak_gib=ran["peak_gib"])
+    assert float(np.std(theirs)) > 0
+    assert ran["peak_gib"] <= ENCODER_RUN_GIB
+    if limit is not None:
+        assert rel <= limit
+
+
+def _record(key: str, **values: object) -> None:
+    """Keep a figure in ENCODER_CACHE/results.json for docs/BENCHMARKS.md."""
+    import json
+
+    path = ENCODER_CACHE / "results.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data[key] = values
+    path.write_text(json.dumps(data, indent=1))
