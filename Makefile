@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: run test setup train-mini bench bench-sd bench-speed bench-import bench-fewstep parity-sd2 lint package clean
+.PHONY: run test setup train-mini bench bench-sd bench-speed bench-import bench-fewstep bench-engine parity-sd2 lint package clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -43,6 +43,11 @@ bench-import: $(STAMP)
 
 bench-fewstep: $(STAMP)
 	bash benchmarks/ref_env.sh && $(BIN)/python benchmarks/bench_fewstep.py
+
+# The app's LiteRT engine beside OpenVINO (its own venv .cache/ov-venv, never .venv) on the
+# same random full-size SD 1.5 weights, calls interleaved; results in docs/BENCHMARKS.md.
+bench-engine: $(STAMP)
+	bash benchmarks/ov_env.sh && $(BIN)/python benchmarks/bench_engine.py
 
 # The SD 2.x import against diffusers (tests/engine/test_import_parity.py): a second
 # full-size conversion, kept out of `make test` for its time; result in docs/BENCHMARKS.md.
