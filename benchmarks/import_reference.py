@@ -18,13 +18,14 @@ full size. This script makes those references. It runs only in the reference env
     # 2. One image from our tokenizer's ids and our initial latent (NHWC .npy files).
     $PY benchmarks/import_reference.py generate .cache/import-ref/sd1 --tokens TOKENS.npy \
         --uncond UNCOND.npy --latent LATENT.npy --steps 4 --guidance 7.5 \
-        --sampler dpmpp-2m|lcm|euler-trailing --out OUT.npz
+        --sampler dpmpp-2m|lcm|euler-trailing|euler-a --out OUT.npz
 
     # 2b. Image to image (StableDiffusionImg2ImgPipeline, end to end) from a start image
     #     (H, W, 3 uint8 .npy), our token ids and our noise (NHWC .npy, drawn as ParaSight does).
     $PY benchmarks/import_reference.py img2img .cache/import-ref/sd1 --image IMAGE.npy \
         --tokens TOKENS.npy --uncond UNCOND.npy --noise NOISE.npy --strength 0.6 --steps 10 \
-        --guidance 7.5 --sampler dpmpp-2m --out OUT.npz [--lora L --lora-scale S]
+        --guidance 7.5 --sampler dpmpp-2m --out OUT.npz [--lora L --lora-scale S] \
+        [--step-noise STEP_NOISE.npy]   # Euler a: its noise each step, as ParaSight draws it
 
     # 3. Two random LoRAs (kohya and diffusers/PEFT layouts) and what diffusers fuses from them.
     $PY benchmarks/import_reference.py lora .cache/import-ref/sd1 --out .cache/import-ref/sd1/lora \
@@ -105,7 +106,7 @@ SD15_SCHEDULER_CONFIG: dict[str, Any] = {  # scheduler/scheduler_config.json of 
     **SCHEDULE, "clip_sample": False, "set_alpha_to_one": False, "skip_prk_steps": True,
     "steps_offset": 1,
 }
-SAMPLERS = ("dpmpp-2m", "lcm", "euler-trailing")
+SAMPLERS = ("dpmpp-2m", "lcm", "euler-trailing", "euler-a")
 DTYPES = ("fp32", "fp16", "bf16")
 PERTURB = 0.1  # the spread added to every 1-D parameter (norm weights, biases)
 LOGVAR_BIAS = -30.0  # the VAE posterior's log-variance: std exp(-15) = 3e-7
@@ -429,7 +430,12 @@ def roundtrip(single_file: Path, folder: Path, dtype: str) -> dict[str, Any]:
 
 def make_scheduler(sampler: str) -> Any:
     """The diffusers scheduler our app's sampler of that name is checked against."""
-    from diffusers import DPMSolverMultistepScheduler, EulerDiscreteScheduler, LCMScheduler
+    from diffusers import (
+        DPMSolverMultistepScheduler,
+        EulerAncestralDiscreteScheduler,
+        EulerDiscreteScheduler,
+        LCMScheduler,
+    )
 
     if sampler == "dpmpp-2m":
         # As tests/engine/golden/make_scheduler_goldens.py (diffusers_goldens, dpm) sets it.
@@ -440,6 +446,8 @@ def make_scheduler(sampler: str) -> Any:
         return LCMScheduler.from_config(SD15_SCHEDULER_CONFIG, original_inference_steps=50)
     if sampler == "euler-trailing":  # SD-Turbo's scheduler
         return EulerDiscreteScheduler(**SCHEDULE, timestep_spacing="trailing")
+    if sampler == "euler-a":  # what from_config gives SD 1.5 (make_scheduler_goldens.py)
+        return EulerAncestralDiscreteScheduler(**SCHEDULE, timestep_spacing="linspace")
     raise SystemExit(f"unknown sampler '{sampler}'; use one of {', '.join(SAMPLERS)}")
 
 
@@ -623,6 +631,8 @@ def cmd_img2img(args: argparse.Namespace) -> int:
         return given
 
     i2i.randn_tensor = draw
+    if args.step_noise is not None:
+        _feed_noise(np.load(args.step_noise))
     ids, uncond = _ids(args.tokens), _ids(args.uncond)
     t0 = time.perf_counter()
     with torch.inference_mode():
@@ -653,9 +663,10 @@ def cmd_img2img(args: argparse.Namespace) -> int:
 
 
 def _feed_noise(noise: np.ndarray) -> None:
-    """Make LCM's between-step noise the given arrays, in order (its randn_tensor)."""
+    """Make an ancestral sampler's between-step noise (LCM's, Euler a's) the given arrays,
+    in order (their randn_tensor)."""
     import torch
-    from diffusers.schedulers import scheduling_lcm
+    from diffusers.schedulers import scheduling_euler_ancestral_discrete, scheduling_lcm
 
     queue = [torch.from_numpy(n.astype(np.float32)).permute(0, 3, 1, 2).contiguous()
              for n in noise]
@@ -666,6 +677,7 @@ def _feed_noise(noise: np.ndarray) -> None:
         return out
 
     scheduling_lcm.randn_tensor = draw
+    scheduling_euler_ancestral_discrete.randn_tensor = draw
 
 
 def cmd_time(args: argparse.Namespace) -> int:
@@ -913,6 +925,8 @@ def main(argv: list[str] | None = None) -> int:
     i2.add_argument("--guidance", type=float, required=True)
     i2.add_argument("--sampler", choices=SAMPLERS, required=True)
     i2.add_argument("--out", type=Path, required=True)
+    i2.add_argument("--step-noise", type=Path,
+                    help="NHWC (steps, 1, H, W, 4): an ancestral sampler's noise each step")
     i2.add_argument("--lora", type=Path, help="a LoRA file fused into the model first")
     i2.add_argument("--lora-scale", type=float, default=1.0, help="its strength")
     tm = sub.add_parser("time", help="diffusers' seconds for one image (few-step settings)")

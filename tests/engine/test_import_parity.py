@@ -11,7 +11,14 @@ which diffusers' own single-file converters read back to exactly the same tensor
    starting latent, token ids and sampler (DPM-Solver++ 2M) as diffusers'
    StableDiffusionPipeline: image PSNR at least 35 dB;
 3. two random LoRAs (kohya and PEFT layouts), merged by ParaSight, equal what diffusers'
-   ``load_lora_weights`` + ``fuse_lora`` makes of them, tensor by tensor.
+   ``load_lora_weights`` + ``fuse_lora`` makes of them, tensor by tensor;
+4. image to image on the same imported model (+ LoRA; its VAE encoder imported and
+   converted too)
+   from a seeded smooth start image at strength 0.6 gives diffusers'
+   StableDiffusionImg2ImgPipeline's image, run end to end with the start step's noise
+   ours: PSNR at least 35 dB. The reference VAE's posterior std is made negligible
+   (3e-7, see import_reference.py) so diffusers' ``latent_dist.sample()`` is its mean,
+   which ParaSight (as KerasCV) encodes to.
 
 The same for an SD 2.1-base-configured model through keras-cv's StableDiffusionV2
 (``make parity-sd2``: another conversion, kept out of ``make test`` for its time; its result
@@ -243,3 +250,76 @@ def test_lora_merge_equals_diffusers_fuse_lora(sd1: Path, layout: str) -> None:
     print(f"\n{layout}: {len(fused)} merged tensors equal diffusers' fused ones (worst "
           f"{worst:.1e} of the tensor's largest value); by kind {kinds}")
     assert all(kinds.values()), kinds
+
+
+#: Image to image: (sampler, steps, strength); 5 steps at 0.6 run the last 3.
+IMG2IMG_CASES = [pytest.param("dpmpp-2m", 5, 0.6, id="sd1-img2img-dpmpp-2m"),
+                 pytest.param("euler-a", 5, 0.6, id="sd1-img2img-euler-a")]
+
+
+@pytest.mark.parametrize("sampler,steps,strength", IMG2IMG_CASES)
+def test_imported_checkpoint_image_to_image_matches_diffusers(
+        sd1: Path, sampler: str, steps: int, strength: float, tmp_path: Path) -> None:
+    from parasight_desktop.engine.converter import psnr
+    from parasight_desktop.engine.pipeline import Engine, initial_latent
+    from parasight_desktop.engine.sd_convert import smooth_image
+    from parasight_desktop.engine.store import ModelStore
+    from parasight_desktop.engine.types import GenerationRequest
+
+    folder = imported("sd1", sd1)  # the model the text-to-image cases use
+    name = NAMES["sd1"]
+    store = ModelStore([folder.parent])
+    manifest = store.load(name)
+    assert manifest.image_encoder is not None  # the checkpoint's encoder came along
+    assert manifest.extra["conversion"]["image_encoder"]["peak_rss_gib"] <= 12.0
+    start = np.round((smooth_image(np.random.default_rng(SEED), 512, 512) + 1.0)
+                     * 127.5).astype(np.uint8)
+    engine = Engine(store)
+    encoded = engine.pipeline(name).encode_image(start)
+    ours = engine.generate(GenerationRequest(PROMPT, seed=SEED, steps=steps,
+                                             guidance=GUIDANCE, sampler=sampler, model=name,
+                                             init_image=start, strength=strength))
+    our_latent = engine.pipeline(name).last_latent
+    assert our_latent is not None
+    for prompt, file in ((PROMPT, "tokens.npy"), ("", "uncond.npy")):
+        tokens = engine.tokenize(prompt)
+        ids = np.asarray([tokens.ids], np.int32)
+        ids[0, tokens.n_tokens + 2:] = manifest.pad_token
+        np.save(tmp_path / file, ids)
+    np.save(tmp_path / "image.npy", start)
+    np.save(tmp_path / "noise.npy",
+            initial_latent(SEED, manifest.latent_shape).reshape(1, *manifest.latent_shape))
+    # Euler a's fresh noise each step, drawn as the pipeline draws it
+    rng = np.random.default_rng([SEED, 1])
+    np.save(tmp_path / "step_noise.npy", np.stack([rng.standard_normal(
+        (1, *manifest.latent_shape)).astype(np.float32) for _ in range(steps)]))
+    del engine
+    gc.collect()
+
+    extra = [arg for lo in lora_for("sd1")
+             for arg in ("--lora", str(lo.path), "--lora-scale", str(lo.strength))]
+    reference("img2img", str(sd1), "--image", str(tmp_path / "image.npy"),
+              "--tokens", str(tmp_path / "tokens.npy"), "--uncond", str(tmp_path / "uncond.npy"),
+              "--noise", str(tmp_path / "noise.npy"), "--strength", str(strength),
+              "--steps", str(steps), "--guidance", str(GUIDANCE), "--sampler", sampler,
+              "--out", str(tmp_path / "diffusers.npz"), *extra,
+              *(["--step-noise", str(tmp_path / "step_noise.npy")]
+                if sampler == "euler-a" else []))
+    theirs = np.load(tmp_path / "diffusers.npz")
+    enc_rel = float(np.linalg.norm(encoded.reshape(theirs["encoded"].shape) - theirs["encoded"])
+                    / np.linalg.norm(theirs["encoded"]))
+    rel = float(np.linalg.norm(our_latent.reshape(theirs["latent"].shape) - theirs["latent"])
+                / np.linalg.norm(theirs["latent"]))
+    image_psnr = psnr(theirs["image"], ours.image, peak=255.0)
+    print(f"\nsd1 import image to image vs diffusers, {sampler} {steps} steps at strength "
+          f"{strength:g}: encoder relative error {enc_rel:.2e} (diffusers' posterior std at "
+          f"most {float(theirs['posterior_std_max']):.1e}), final latent {rel:.2e}, image "
+          f"PSNR {image_psnr:.1f} dB")
+    record(f"sd1-img2img-{sampler}", encoder_rel_error=enc_rel, latent_rel_error=rel,
+           image_psnr_db=image_psnr, steps=steps, strength=strength, guidance=GUIDANCE,
+           posterior_std_max=float(theirs["posterior_std_max"]))
+    assert float(theirs["posterior_std_max"]) < 1e-5
+    # keras-cv's arithmetic against PyTorch's, as the decoder's 7.0e-5: measured 7.9e-5
+    assert enc_rel <= 2e-4
+    assert float(np.std(theirs["image"])) > 5
+    assert image_psnr >= 35.0
