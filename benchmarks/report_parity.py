@@ -2,10 +2,12 @@
 
     make test                 # or: pytest tests/engine/test_import_parity.py (SD 1.x)
     make parity-sd2           # the SD 2.x cases
+    pytest tests/engine/test_sd_parity.py -k image_encoder   # the image encoder alone
     .venv/bin/python benchmarks/report_parity.py
 
-The parity test keeps what it measured in .cache/import-parity/results.json (make test runs
-pytest without -s); this script turns it into a table, with the machine and date.
+The parity tests keep what they measured in .cache/import-parity/results.json and
+.cache/sd-parity/image-encoder/results.json (make test runs pytest without -s); this script
+turns them into tables, with the machine and date.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._report import write_section
 from benchmarks.import_fixture import CACHE
+
+ENCODER_RESULTS = ROOT / ".cache" / "sd-parity" / "image-encoder" / "results.json"
+#: The machine's CPU as the docs name it (/proc/cpuinfo says only "AMD EPYC").
+CPU = "AMD EPYC (Zen 5), 2 cores"
 
 LABELS = {
     "sd1-dpmpp-2m": "SD 1.5 + kohya LoRA (0.8), single file",
@@ -47,6 +53,20 @@ def main() -> None:
             kinds = ", ".join(f"{v} {k}" for k, v in r["kinds"].items())
             lora.append(f"| {layout} | {r['tensors']} ({kinds}) | "
                         f"{r['worst_relative']:.1e} |")
+    img2img = [f"| SD 1.5 + kohya LoRA (0.8), single file | {k.split('-', 2)[2]}, "
+               f"{r['steps']} steps at strength {r['strength']:g} "
+               f"({int(r['steps'] * r['strength'] + 1e-9)} run), guidance {r['guidance']:g} | "
+               f"{r['image_psnr_db']:.1f} dB | {r['latent_rel_error']:.2e} | "
+               f"{r['encoder_rel_error']:.2e} | "
+               f"{'pass' if r['image_psnr_db'] >= 35 else 'FAIL'} (35 dB) |"
+               for k, r in results.items() if k.startswith("sd1-img2img-")]
+    encoder = json.loads(ENCODER_RESULTS.read_text()) if ENCODER_RESULTS.is_file() else {}
+    enc_rows = [f"| {k.removeprefix('image-encoder-')} | {r['relative_error']:.2e} "
+                f"({r['psnr_db']:.1f} dB) | {r['tensorflow_fp32_relative_error']:.2e} | "
+                f"{r['size_mib']:.0f} MiB | {r['convert_seconds']:.0f} s, "
+                f"{r['convert_peak_gib']:.2f} GiB | {r['encode_seconds']:.1f} s, "
+                f"{r['encode_peak_gib']:.2f} GiB |"
+                for k, r in encoder.items() if "tensorflow_fp32_relative_error" in r]
     weights = [f"| {k.removeprefix('weights-')} | {v['seconds']:.0f} s | "
                f"{v['peak_gib']:.2f} GiB | {v.get('weights_set', '')} |"
                for k, v in results.items() if k.startswith("weights-")]
@@ -73,10 +93,36 @@ def main() -> None:
         "largest value) |\n|---|---|---|\n" + "\n".join(lora) +
         "\n\nBoth layouts of the same model read to bit-identical tensors "
         f"({results.get('layouts', {}).get('tensors', '?')} of them). The weights job "
-        "(reading the checkpoint, merging the LoRA, setting every weight of keras-cv's three "
-        "models with its shape checked, writing their HDF5 files), in its own process, "
+        "(reading the checkpoint, merging the LoRA, setting every weight of keras-cv's four "
+        "models (the VAE's encoder too) with its shape checked, writing their HDF5 files), "
+        "in its own process, "
         "during the imports above:\n\n| family | time | peak memory | weights set |\n"
-        "|---|---|---|---|\n" + "\n".join(weights))
+        "|---|---|---|---|\n" + "\n".join(weights) +
+        "\n\nA row without '(standalone run)' is the parity run's own import, timed on "
+        "cores shared with other work; its count includes the image encoder's 108 "
+        "weights.\n\n**Image to image.** The same imported model (its VAE encoder imported and "
+        "converted with it) from a seeded smooth 512x512 start image, against diffusers' "
+        "StableDiffusionImg2ImgPipeline run end to end (its own preprocessing and VAE "
+        "encode, the same token ids, the noise it adds at the start step replaced by "
+        "ParaSight's seed noise). diffusers encodes with `latent_dist.sample()`, ParaSight "
+        "(as KerasCV) with the posterior's mean: the reference VAE's log-variance half of "
+        "`quant_conv` is set to weights 0, bias -30 (std 3e-7; a trained VAE's is small "
+        "too), so the two agree to far below what is compared. Encoder: ParaSight's "
+        "encoded start image against diffusers' `mean x 0.18215`.\n\n"
+        "| model | sampler | image PSNR vs diffusers | final latent rel. error | encoder "
+        "rel. error | |\n|---|---|---|---|---|---|\n"
+        + ("\n".join(img2img) or "| not run | | | | | |") +
+        "\n\n**The image encoder alone** (tests/engine/test_sd_parity.py): keras-cv's "
+        "ImageEncoder (34M parameters) with seeded random weights, converted by itself at "
+        "512x512, batch 1, against keras-cv's own model evaluated in float64 on a smooth "
+        "seeded image. TensorFlow's float32 evaluation of the same model is further from "
+        "float64 than the converted file is, so float64 is the reference. Encoding: one "
+        "512x512 image in a fresh process (model file, LiteRT arena and Python), on "
+        f"{CPU} shared with other work:\n\n"
+        "| precision | LiteRT vs keras-cv (float64) | TensorFlow float32 vs float64 | file "
+        "| conversion (time, peak) | one encode (time, peak) |\n"
+        "|---|---|---|---|---|---|\n" + ("\n".join(enc_rows) or "| not run | | | | | |") +
+        f"\n\nMachine: {CPU}.")
     print(body)
     write_section("import-parity", "Imported checkpoints against diffusers (fp32, full size)",
                   "make test; make parity-sd2; .venv/bin/python benchmarks/report_parity.py",
