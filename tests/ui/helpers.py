@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+import itertools
+import os
+import time
+from typing import Self
+
+import pytest
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from parasight_desktop.ui.main_window import MainWindow, ShownImage
@@ -48,3 +54,40 @@ def start_long_job(qtbot, window: MainWindow, steps: int) -> None:  # type: igno
     window.controls.steps.setValue(steps)
     with qtbot.waitSignal(window.queue.progress, timeout=TIMEOUT_MS):
         assert window.generate() is not None, window.messages.text()
+
+
+def skip_if_overloaded() -> None:
+    """Skip a timing test where more runnable work than twice the cores means any thread,
+    the GUI's too, waits its turn: it would measure the other programs."""
+    if hasattr(os, "getloadavg") and os.getloadavg()[0] > 2 * (os.cpu_count() or 1):
+        pytest.skip(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: "
+                    "a timing test here would measure the other programs")
+
+
+class GuiTimerProbe:
+    """A precise 10 ms timer on the GUI thread, recording when it fires: how late the GUI
+    thread got to it is how long the window would have stood still."""
+
+    interval = 0.010
+
+    def __init__(self) -> None:
+        self.ticks: list[float] = []
+        self._timer = QTimer()
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.setInterval(int(self.interval * 1000))
+        self._timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+
+    def __enter__(self) -> Self:
+        self.ticks.append(time.perf_counter())
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.stop()
+
+    def assert_on_time(self, limit: float = 0.100) -> None:
+        gaps = [b - a for a, b in itertools.pairwise(self.ticks)]
+        assert len(gaps) > 20, "the generation was too short to measure"
+        worst_lateness = max(gaps) - self.interval
+        assert worst_lateness < limit, (
+            f"the GUI thread stalled for {worst_lateness * 1000:.0f} ms")

@@ -6,19 +6,17 @@ generation."""
 from __future__ import annotations
 
 import itertools
-import os
-import time
 
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QTimer
 
 from parasight_desktop.engine.errors import ParaSightError
 from parasight_desktop.engine.store import ModelStore, builtin_models_dir
 from parasight_desktop.library.sighting import read_pixels
 
-from .helpers import TIMEOUT_MS, type_description
+from .helpers import TIMEOUT_MS, GuiTimerProbe, skip_if_overloaded, type_description
 
 pytestmark = pytest.mark.gui
 
@@ -38,12 +36,6 @@ def loop_store(tiny_store, tmp_path):  # type: ignore[no-untyped-def]
     except (ParaSightError, OSError):
         pass
     return tiny_store
-
-
-def _overloaded() -> bool:
-    if not hasattr(os, "getloadavg"):
-        return False
-    return os.getloadavg()[0] > 2 * (os.cpu_count() or 1)
 
 
 def _finish(qtbot, window, start) -> list:  # type: ignore[no-untyped-def]
@@ -163,9 +155,7 @@ def test_sketch_generate_make_four_pick_mask_refine_keeps_the_chain(
 
 def test_drawing_during_a_generation_keeps_the_gui_timer_on_time(
         qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
-    if _overloaded():
-        pytest.skip(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: "
-                    "a timing test here would measure the other programs")
+    skip_if_overloaded()
     window = make_window()
     qtbot.waitUntil(lambda: window.warm_model == "tiny-model", timeout=TIMEOUT_MS)
     type_description(qtbot, window, "a shape in the trees")
@@ -175,12 +165,6 @@ def test_drawing_during_a_generation_keeps_the_gui_timer_on_time(
     window.refine.panel.strength.setValue(100)
     window.controls.steps.setValue(480)  # long enough for many ticks (see test_background)
 
-    interval = 0.010
-    ticks: list[float] = []
-    timer = QTimer()
-    timer.setTimerType(Qt.TimerType.PreciseTimer)
-    timer.setInterval(int(interval * 1000))
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     strokes = itertools.count()
     canvas = sketch.canvas
 
@@ -193,14 +177,10 @@ def test_drawing_during_a_generation_keeps_the_gui_timer_on_time(
     pen = QTimer()
     pen.setInterval(30)
     pen.timeout.connect(draw)
-    ticks.append(time.perf_counter())
-    timer.start()
-    pen.start()
-    with qtbot.waitSignal(window.queue.finished, timeout=TIMEOUT_MS):
+    with GuiTimerProbe() as probe, qtbot.waitSignal(window.queue.finished,
+                                                    timeout=TIMEOUT_MS):
+        pen.start()
         window.generate()
-    timer.stop()
     pen.stop()
-    gaps = [b - a for a, b in itertools.pairwise(ticks)]
-    assert len(gaps) > 20 and next(strokes) > 5, "the generation was too short to measure"
-    worst_lateness = max(gaps) - interval
-    assert worst_lateness < 0.100, f"the GUI thread stalled for {worst_lateness * 1000:.0f} ms"
+    assert next(strokes) > 5, "the generation was too short to draw during it"
+    probe.assert_on_time()
