@@ -105,7 +105,7 @@ def _add_download_commands(msub: argparse._SubParsersAction[_Parser]) -> None:
     d.add_argument("--accept-licence", action="store_true",
                    help="accept the model's licence (run without it first to read it)")
     d.add_argument("--include-image-encoder", action="store_true",
-                   help="also fetch the image encoder (for image-to-image, later)")
+                   help="also fetch the image encoder (to start from a sketch or photo)")
     r = msub.add_parser("remove", help="remove an installed model")
     r.add_argument("name", help="installed model name")
     r.add_argument("--downloads", action="store_true",

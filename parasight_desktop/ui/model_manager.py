@@ -65,7 +65,13 @@ from ..engine.download import (
     remove_model,
 )
 from ..engine.errors import InputError, ParaSightError
-from ..engine.sd_convert import PRECISION_HELP, ROLES, ConvertProgress, install_name
+from ..engine.sd_convert import (
+    OPTIONAL_ROLES,
+    PRECISION_HELP,
+    ROLES,
+    ConvertProgress,
+    install_name,
+)
 from ..engine.store import ModelInfo, ModelStore, user_models_dir
 from .icon import app_icon
 from .import_dialog import ImportModelDialog, ImportRequest
@@ -602,6 +608,13 @@ class ModelManagerDialog(QDialog):
             if not path.is_file():
                 return None
             paths[role] = path
+        for role in OPTIONAL_ROLES:  # the image encoder, where it was downloaded too
+            try:
+                path = folder / entry.file(role).filename
+            except KeyError:
+                continue
+            if path.is_file():
+                paths[role] = path
         return paths
 
     # ================================================================ the details pane
@@ -659,7 +672,7 @@ class ModelManagerDialog(QDialog):
             size = sum(f.size or f.approx_size or 0 for f in optional)
             roles = ", ".join(f.role.replace("_", " ") for f in optional)
             self.optional_box.setText(f"Also the {roles} (\u2248{format_bytes(size)}; "
-                                      "not needed to make images)")
+                                      "to start from a sketch or photo)")
         if self.precision_group.checkedButton() is None or self._entry_shown != entry.name:
             self.precision_buttons.get(entry.default_precision,
                                        self.precision_buttons["fp32"]).setChecked(True)

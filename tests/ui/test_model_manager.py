@@ -487,6 +487,27 @@ def test_convert_shows_each_part_and_installs_the_model(  # type: ignore[no-unty
     assert "installed as sd-v1.4-int8" in dialog.entry_info.text()
 
 
+def test_a_downloaded_image_encoder_is_converted_too(  # type: ignore[no-untyped-def]
+        qtbot, make_dialog, downloaded, conversion_possible, monkeypatch) -> None:
+    """KerasCV's optional vae_encoder.h5, where it was downloaded, becomes the model's image
+    encoder, so the converted model can start from a sketch or a photo."""
+    entry = catalog.get_entry("sd-v1.4")
+    encoder = downloads_dir("sd-v1.4") / entry.file("image_encoder").filename
+    encoder.write_bytes(b"image_encoder" * 100)
+    worker = Worker()
+    monkeypatch.setattr(sd_convert, "_run_job", worker)
+    dialog = make_dialog()
+    dialog.select(("catalogue", "sd-v1.4"))
+    assert "to start from a sketch or photo" in dialog.optional_box.text()
+    dialog.precision_buttons["int8"].click()
+    with qtbot.waitSignal(dialog.models_changed, timeout=TIMEOUT_MS):
+        click(qtbot, dialog.convert_button)
+    assert "image_encoder" in worker.ran
+    assert worker.jobs["text_encoder"]["sources"]["image_encoder"] == str(encoder)
+    manifest = load_manifest(user_models_dir() / "sd-v1.4-int8")
+    assert manifest.image_encoder is not None and manifest.has_image_encoder
+
+
 def test_a_failed_conversion_says_why_and_installs_nothing(  # type: ignore[no-untyped-def]
         qtbot, make_dialog, downloaded, conversion_possible, monkeypatch) -> None:
     monkeypatch.setattr(sd_convert, "_run_job", Worker(fail_on="unet-1"))
