@@ -107,7 +107,8 @@ class Pipeline:
         self.tokenizer = tokenizer or Tokenizer()
         self._threads = threads
         #: How the UNet and the full decoder run: they are loaded again for every image
-        #: (below), so they keep XNNPACK's packed weights in a cache (runner.reload_settings)
+        #: (below), so where packing weights is slow they keep XNNPACK's packed weights in
+        #: a cache (runner.reload_settings chooses per machine)
         self.reload_cpu = reload_settings(manifest.folder, manifest.extra.get("precision"))
         self.text_encoder = TFLiteModel(manifest.path(manifest.text_encoder), threads)
         self.unet_parts = self._load_unet()

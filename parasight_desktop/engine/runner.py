@@ -160,18 +160,36 @@ def weight_cache_file(folder: Path, model: Path, flags: int | None) -> Path:
 WEIGHT_CACHE_DIR = ".xnnpack-cache"
 
 
-def reload_settings(folder: Path, precision: str | None) -> CpuSettings:
-    """Settings for the models a pipeline loads again for every image (the UNet and the
-    full decoder, dropped in turn to keep the peak down): LiteRT's CompiledModel with
-    XNNPACK's weight cache in the model's folder, so a reload maps the packed weights
-    instead of packing them again (docs/BENCHMARKS.md, "Engine speed against OpenVINO").
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags where the system says them (Linux), else none."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
 
-    The cache is about the size of the model files and goes when the model folder goes.
-    Not for fp32 models (checks and parity runs: their cache would be as big again as
-    their 4 GiB of files), nor where the folder cannot be written (the bundled model):
-    those run on the interpreter as before.
+
+def reload_settings(folder: Path, precision: str | None,
+                    flags: frozenset[str] | None = None) -> CpuSettings:
+    """Settings for the models a pipeline loads again for every image (the UNet and the
+    full decoder, dropped in turn to keep the peak down), chosen per machine.
+
+    Reloading packs XNNPACK's weights again. Where that is slow, LiteRT's CompiledModel with
+    XNNPACK's weight cache in the model's folder maps the packed weights instead (same
+    kernels, same numbers). On an AVX-512 CPU packing is quick (docs/BENCHMARKS.md, "Engine
+    speed against OpenVINO": the UNet's reload 1.8 s over a steady call, 0.2 s with the
+    cache, no visible change in a 70 s image) and not worth the cache's disk (about the size
+    of the model's files), so those keep the interpreter; elsewhere (AVX2 CPUs, where the
+    reload took 5-15 s an image, and CPUs whose flags are unknown) the cache is used.
+
+    Never for fp32 models (checks and parity runs: their cache would be another 4 GiB) nor
+    where the folder cannot be written (the bundled model).
     """
-    if precision == "fp32" or not os.access(folder, os.W_OK):
+    flags = cpu_flags() if flags is None else flags
+    if precision == "fp32" or "avx512f" in flags or not os.access(folder, os.W_OK):
         return CpuSettings()
     return CpuSettings(compiled=True, weight_cache=Path(folder) / WEIGHT_CACHE_DIR)
 

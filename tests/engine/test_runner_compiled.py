@@ -155,12 +155,15 @@ def test_a_stale_cache_of_the_same_model_is_deleted(fixed_model: Path, tmp_path:
         [other.name, weight_cache_file(cache, fixed_model, None).name])
 
 
-def test_reload_settings_cache_beside_the_model_except_fp32(tmp_path: Path) -> None:
-    got = reload_settings(tmp_path, "int8")
+def test_reload_settings_choose_the_cache_per_machine(tmp_path: Path) -> None:
+    avx2 = frozenset({"avx2", "fma"})
+    got = reload_settings(tmp_path, "int8", avx2)
     assert got == CpuSettings(compiled=True, weight_cache=tmp_path / WEIGHT_CACHE_DIR)
     assert not (tmp_path / WEIGHT_CACHE_DIR).exists()  # made only when a model uses it
-    assert reload_settings(tmp_path, "fp32") == CpuSettings()
-    assert reload_settings(tmp_path / "missing", "int8") == CpuSettings()
+    assert reload_settings(tmp_path, "int8", frozenset()).compiled  # flags unknown
+    assert reload_settings(tmp_path, "int8", avx2 | {"avx512f"}) == CpuSettings()
+    assert reload_settings(tmp_path, "fp32", avx2) == CpuSettings()
+    assert reload_settings(tmp_path / "missing", "int8", avx2) == CpuSettings()
 
 
 def test_pipeline_of_a_resizable_model_runs_as_before(tiny_engine, tiny_model_dir) -> None:  # type: ignore[no-untyped-def]
