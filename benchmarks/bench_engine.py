@@ -520,7 +520,8 @@ def report(res: dict[str, Any]) -> str:
          "(benchmarks/import_reference.py make-models, seed 0; speed does not depend on the "
          "values), imported by the app's own importer at int8 (its default); OpenVINO converts "
          "the same weights' diffusers folder (`openvino.convert_model`), then NNCF quantizes "
-         "it. Inputs: a 64x64x4 latent and a 77-token context (random). The app's UNet is "
+         "it (both int8 rows decode with the weight-only int8 decoder: no hybrid decoder was "
+         "made; OpenVINO's peak includes reading its IR, the fp32 weights mapped). Inputs: a 64x64x4 latent and a 77-token context (random). The app's UNet is "
          "converted for batch 1 and runs a batch of 2 as two passes, as its pipeline does. "
          "With the cores shared, one call's time depends on what else ran during it (the "
          "app's batch 2 here is not twice its batch 1): read the rows against each other."),
