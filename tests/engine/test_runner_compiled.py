@@ -3,7 +3,6 @@ small models converted by the project's own converter and run by real LiteRT."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from parasight_desktop.engine.runner import (
     signature_inputs,
     weight_cache_file,
 )
+from tests.engine.test_runner_store import assert_refuses_a_second_thread
 
 pytestmark = pytest.mark.slow  # the fixture converts with TensorFlow
 
@@ -109,19 +109,7 @@ def test_compiled_model_checks_inputs_like_the_interpreter(fixed_model: Path) ->
         model(**bad)
     with pytest.raises(ModelError, match="missing"):
         model(latent=_feeds()["latent"])
-    model(**_feeds())
-    errors: list[BaseException] = []
-
-    def other() -> None:
-        try:
-            model(**_feeds())
-        except ModelError as exc:
-            errors.append(exc)
-
-    t = threading.Thread(target=other)
-    t.start()
-    t.join()
-    assert errors and "second thread" in str(errors[0])
+    assert_refuses_a_second_thread(model, _feeds())
 
 
 def test_resizable_models_stay_on_the_interpreter(tiny_model_dir: Path) -> None:

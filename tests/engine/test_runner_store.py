@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -48,13 +49,16 @@ def test_runner_refuses_wrong_inputs_with_a_clear_error(unet, change, fragment) 
         unet(**feeds)
 
 
-def test_runner_refuses_a_second_thread(unet: TFLiteModel) -> None:
-    unet(**_feeds())
+def assert_refuses_a_second_thread(model: Any, feeds: dict[str, np.ndarray]) -> None:
+    """A model called first from this thread refuses a call from another, with a sentence
+    (a LiteRT model must not be called from two threads; shared with the compiled runner's
+    tests)."""
+    model(**feeds)
     errors: list[BaseException] = []
 
     def other() -> None:
         try:
-            unet(**_feeds())
+            model(**feeds)
         except ModelError as exc:
             errors.append(exc)
 
@@ -62,6 +66,10 @@ def test_runner_refuses_a_second_thread(unet: TFLiteModel) -> None:
     t.start()
     t.join()
     assert errors and "second thread" in str(errors[0])
+
+
+def test_runner_refuses_a_second_thread(unet: TFLiteModel) -> None:
+    assert_refuses_a_second_thread(unet, _feeds())
 
 
 def test_runner_names_a_damaged_file(tmp_path: Path) -> None:
