@@ -26,12 +26,9 @@ from parasight_desktop.engine.catalog import CatalogEntry, downloads_dir
 from parasight_desktop.engine.errors import CancelledError, InputError
 from parasight_desktop.engine.manifest import load_manifest
 from parasight_desktop.engine.store import ModelStore, user_models_dir
+from parasight_desktop.ui.import_keras_dialog import ImportKerasDialog
 from parasight_desktop.ui.message_bar import ERROR, INFO, WARNING
-from parasight_desktop.ui.model_manager import (
-    ImportKerasDialog,
-    ModelManagerDialog,
-    precision_tradeoffs,
-)
+from parasight_desktop.ui.model_manager import ModelManagerDialog, precision_tradeoffs
 from parasight_desktop.ui.units import format_duration
 from tests.conftest import TINY_MODEL
 from tests.engine.test_download import _blob, _sha
