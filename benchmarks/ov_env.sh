@@ -9,19 +9,6 @@
 # diffusers to the release benchmarks/ref_env.sh pins; pip's cache is reused.
 set -euo pipefail
 
-PY=${PY:-python3.11}
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VENV="$ROOT/.cache/ov-venv"
-PINS="openvino==2026.4.1 nncf==3.4.0 torch==2.13.0 diffusers==0.42.1 safetensors==0.8.0"
-STAMP="$VENV/.installed-$(printf '%s' "$PINS" | sha256sum | cut -c1-12)"
-
-if [ -f "$STAMP" ]; then
-    exit 0
-fi
-test -x "$VENV/bin/python" || "$PY" -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-# shellcheck disable=SC2086  # PINS is a list of requirements
-"$VENV/bin/python" -m pip install --quiet $PINS
-rm -f "$VENV"/.installed-*
-touch "$STAMP"
-echo "OpenVINO environment ready: $VENV ($PINS)"
+# shellcheck source=benchmarks/_venv.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
+make_side_venv ov-venv "openvino==2026.4.1 nncf==3.4.0 torch==2.13.0 diffusers==0.42.1 safetensors==0.8.0" "OpenVINO environment"
