@@ -376,7 +376,7 @@ class Pipeline:
         # 3. initial latent: the seed's noise, or the start image's latent noised with it
         noise = initial_latent(settings.seed, self.manifest.latent_shape)
         total = len(scheduler.timesteps)
-        first, x0_start, keep = 0, None, None
+        first, x0_start, keep, pixel_mask = 0, None, None, None
         if request.init_image is not None:
             t0 = time.perf_counter()
             x0_start = self.encode_image(request.init_image, fast=bool(settings.decoder))
@@ -442,9 +442,8 @@ class Pipeline:
                 self.decoder = None
             image = to_uint8(np.asarray(decoded[self.manifest.decoder_output])[0])
         timings["decoder"] = time.perf_counter() - t0
-        if request.mask is not None and request.init_image is not None:
-            image = overlay(request.init_image, image,
-                            blur_mask(request.mask, request.mask_blur))
+        if pixel_mask is not None and request.init_image is not None:
+            image = overlay(request.init_image, image, pixel_mask)
         timings["total"] = time.perf_counter() - t_all
         return GenerationResult(
             image=image, settings=settings, timings=timings, tokens_dropped=tokens.dropped,
