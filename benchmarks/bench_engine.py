@@ -59,12 +59,12 @@ CPU_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "av
 
 
 def cpu_info() -> dict[str, Any]:
-    name, flags = "unknown CPU", set()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name") and name == "unknown CPU":
-            name = line.split(":", 1)[1].strip()
-        elif line.startswith("flags") and not flags:
-            flags = set(line.split(":", 1)[1].split())
+    from parasight_desktop.engine.runner import cpu_flags  # what the engine decides by
+
+    flags = cpu_flags()
+    name = next((line.split(":", 1)[1].strip()
+                 for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")), "unknown CPU")
     return {"model": name, "cores": os.cpu_count(),
             "flags": [f for f in CPU_FLAGS if f in flags],
             "missing": [f for f in CPU_FLAGS if f not in flags]}
