@@ -317,16 +317,25 @@ class MainWindow(QMainWindow):
         form_layout.addWidget(self.describe, 1)
         form_layout.addWidget(self.controls)
         form_layout.addWidget(self.refine.panel)
-        form_layout.addLayout(run_row)
-        form_layout.addWidget(self.progress)
-        form_layout.addWidget(self.progress_label)
-        form_layout.addWidget(self.queue_box)
         scroll = QScrollArea()
         scroll.setWidget(form)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setMinimumWidth(form.minimumSizeHint().width() + 16)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # Generate, its progress and the queue stay in view under the form, which scrolls
+        # (with the start image panel the form is taller than a laptop's screen).
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(scroll, 1)
+        run_box = QVBoxLayout()
+        run_box.setContentsMargins(9, 0, 9, 9)
+        run_box.addLayout(run_row)
+        run_box.addWidget(self.progress)
+        run_box.addWidget(self.progress_label)
+        run_box.addWidget(self.queue_box)
+        left_layout.addLayout(run_box)
 
         # Centre: the image, its zoom and what can be done with it.
         zoom_row = QHBoxLayout()
@@ -365,7 +374,7 @@ class MainWindow(QMainWindow):
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("mainSplitter")
-        self.splitter.addWidget(scroll)
+        self.splitter.addWidget(left)
         self.splitter.addWidget(centre)
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 0)
