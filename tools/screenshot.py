@@ -80,6 +80,16 @@ def start_xvfb() -> subprocess.Popen[bytes]:
     raise SystemExit("could not start Xvfb")
 
 
+def _scratch_settings(tmp: Path):  # type: ignore[no-untyped-def]
+    """Settings, history and share folder in ``tmp``, never the user's own."""
+    from parasight_desktop.ui.settings import AppSettings
+
+    settings = AppSettings(tmp / "settings.ini")
+    settings.data_dir = tmp / "data"
+    settings.share_folder = tmp / "share"
+    return settings
+
+
 def run(out: Path, model_dir: Path | None, steps: int | None) -> int:
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
@@ -88,13 +98,10 @@ def run(out: Path, model_dir: Path | None, steps: int | None) -> int:
     from parasight_desktop.engine.store import ModelStore
     from parasight_desktop.ui.app import make_application
     from parasight_desktop.ui.main_window import MainWindow
-    from parasight_desktop.ui.settings import AppSettings
 
     app = make_application(["parasight"])
     with tempfile.TemporaryDirectory(prefix="parasight-shot-") as tmp:
-        settings = AppSettings(Path(tmp) / "settings.ini")
-        settings.data_dir = Path(tmp) / "data"
-        settings.share_folder = Path(tmp) / "share"
+        settings = _scratch_settings(Path(tmp))
         store = ModelStore([model_dir]) if model_dir is not None else ModelStore()
         window = MainWindow(settings, store=store, engine=Engine(store))
         window.resize(*SIZE)
@@ -188,13 +195,10 @@ def run_witness(docs: Path, model_dir: Path | None, steps: int | None) -> int:
     from parasight_desktop.engine.store import ModelStore
     from parasight_desktop.ui.app import make_application
     from parasight_desktop.ui.main_window import MainWindow
-    from parasight_desktop.ui.settings import AppSettings
 
     app = make_application(["parasight"])
     with tempfile.TemporaryDirectory(prefix="parasight-shot-") as tmp:
-        settings = AppSettings(Path(tmp) / "settings.ini")
-        settings.data_dir = Path(tmp) / "data"
-        settings.share_folder = Path(tmp) / "share"
+        settings = _scratch_settings(Path(tmp))
         store = ModelStore([model_dir]) if model_dir is not None else ModelStore()
         if model_dir is None:
             from parasight_desktop.engine.errors import ParaSightError
