@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -312,14 +312,28 @@ def _tensor_index(model: Any) -> dict[str, Any]:
     return by_name
 
 
-def _unet_rewrite(job: dict[str, Any]) -> Callable[[], Any] | None:
-    """The arrangement a UNet part is traced in: per-head attention, and with
-    ``token_downsample`` > 1 also token downsampling at the full-size latent grid."""
+# The arrangement of GroupNormalization and the VAE's attention the parts are traced in
+# (engine/lean_keras.py); recorded in the manifest so older conversions are recognised.
+LAYOUT = 2
+
+
+def _rewrite(job: dict[str, Any]) -> Callable[[], Any]:
+    """The arrangement a part is traced in: GroupNormalization and the VAE attention as
+    in :mod:`.lean_keras` for every part; for UNet parts also per-head attention, and with
+    ``token_downsample`` > 1 token downsampling at the full-size latent grid."""
+    from .lean_keras import lean_layers
+
     factor = int(job.get("token_downsample") or 1)
-    if not job.get("lean_attention") and factor == 1:
-        return None
+    per_head = str(job["job"]).startswith("unet-") and (
+        bool(job.get("lean_attention")) or factor > 1)
     grid = (int(job["height"]) // 8, int(job["width"]) // 8, factor) if factor > 1 else None
-    return lambda: _lean_attention(grid)
+
+    @contextmanager
+    def arrangement() -> Iterator[None]:
+        with lean_layers(), (_lean_attention(grid) if per_head else nullcontext()):
+            yield
+
+    return arrangement
 
 
 def run_worker(job: dict[str, Any]) -> PartResult:
@@ -390,7 +404,7 @@ def run_worker(job: dict[str, Any]) -> PartResult:
     report = convert_keras_model(
         model, out_dir / file, specs, outputs, precision, probe=probe,
         workdir=Path(job["work_dir"]),
-        rewrite=_unet_rewrite(job) if name.startswith("unet-") else None,
+        rewrite=_rewrite(job),
         # token downsampling is the model asked for: check the conversion against it
         probe_with_rewrite=int(job.get("token_downsample") or 1) > 1)
     return PartResult(
@@ -668,6 +682,7 @@ def convert_stable_diffusion(
         "preview": {"rgb_factors": SD15_PREVIEW, "rgb_bias": [0.0, 0.0, 0.0]},
         "files": {r.file: {"size": r.size, "sha256": r.sha256} for r in all_results},
         "extra": {"precision": precision, "batch": batch, "lean_attention": lean_attention,
+                  "layout": LAYOUT,
                   "family": family, **({"identity": identity} if identity else {}),
                   "token_downsample": token_downsample,
                   "conversion": {r.job: {"params": r.params, "seconds": round(r.seconds, 1),
@@ -688,7 +703,8 @@ def convert_stable_diffusion(
 
 def is_current_conversion(folder: Path, precision: str) -> bool:
     """True if ``folder`` holds a finished conversion made with this converter's layout
-    (fixed batch 1, per-head attention, KerasCV's exact attention) at ``precision``:
+    (fixed batch 1, per-head attention, KerasCV's exact attention, :data:`LAYOUT`) at
+    ``precision``:
     caches older than a layout change are converted again rather than measured or
     tested by mistake."""
     from .manifest import MANIFEST
@@ -698,7 +714,7 @@ def is_current_conversion(folder: Path, precision: str) -> bool:
     except (OSError, ValueError):
         return False
     return (extra.get("precision") == precision and extra.get("batch") == 1
-            and extra.get("lean_attention") is True
+            and extra.get("lean_attention") is True and extra.get("layout") == LAYOUT
             and extra.get("token_downsample", 1) == 1)
 
 
