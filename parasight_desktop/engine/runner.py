@@ -188,10 +188,29 @@ def reload_settings(folder: Path, precision: str | None,
     Never for fp32 models (checks and parity runs: their cache would be another 4 GiB) nor
     where the folder cannot be written (the bundled model).
     """
+    return reload_choice(folder, precision, flags)[0]
+
+
+def reload_choice(folder: Path, precision: str | None,
+                  flags: frozenset[str] | None = None) -> tuple[CpuSettings, str]:
+    """:func:`reload_settings` and one sentence saying what it picked and why (the
+    Models window shows it)."""
     flags = cpu_flags() if flags is None else flags
-    if precision == "fp32" or "avx512f" in flags or not os.access(folder, os.W_OK):
-        return CpuSettings()
-    return CpuSettings(compiled=True, weight_cache=Path(folder) / WEIGHT_CACHE_DIR)
+    engine = "LiteRT's interpreter with XNNPACK"
+    if precision == "fp32":
+        return CpuSettings(), (f"{engine}, in fp32; XNNPACK's weight cache is not kept for "
+                               "fp32 models (it would take as much disk again as the model).")
+    if "avx512f" in flags:
+        return CpuSettings(), (f"{engine}; this CPU has AVX-512, where XNNPACK packs the "
+                               "weights again in about a second, so no weight cache is kept.")
+    if not os.access(folder, os.W_OK):
+        return CpuSettings(), (f"{engine}; its folder cannot be written, so XNNPACK's "
+                               "weight cache cannot be kept beside it.")
+    why = ("this CPU has no AVX-512, where packing the weights again took 5-15 s an image"
+           if flags else "this CPU's features could not be read")
+    said = (f"LiteRT's CompiledModel with XNNPACK and its weight cache ({WEIGHT_CACHE_DIR} "
+            f"in the model's folder): {why}, and the cache maps the packed weights instead.")
+    return CpuSettings(compiled=True, weight_cache=Path(folder) / WEIGHT_CACHE_DIR), said
 
 
 def _prune_stale(cache: Path, keep: Path) -> None:

@@ -20,6 +20,7 @@ import platformdirs
 from .errors import InputError, ModelError
 from .fileio import atomic_write_bytes, sha256_file
 from .manifest import MANIFEST, ModelDefaults, ModelManifest, load_manifest
+from .runner import reload_choice
 
 APP_NAME = "ParaSight"
 DEFAULT_MODEL = "parasight-mini"
@@ -63,6 +64,8 @@ class ModelInfo:
     builtin: bool
     fast_decoder: str = ""  # the fast decoder's name ("TAESD") where the model has one
     guidance_embedding: bool = False  # LCM-distilled: guidance is an input of the UNet
+    precision: str = ""  # as converted ("int8", "fp16", "fp32"); "" where not recorded
+    runs_on: str = ""  # how this machine runs it and why (runner.reload_choice)
 
 
 class HashCache:
@@ -198,4 +201,6 @@ class ModelStore:
             width=m.width, height=m.height, defaults=m.defaults, builtin=builtin,
             fast_decoder=m.fast_decoder.name if m.fast_decoder else "",
             guidance_embedding=m.guidance_embedding is not None,
+            precision=str(m.extra.get("precision") or ""),
+            runs_on=reload_choice(m.folder, m.extra.get("precision"))[1],
         )

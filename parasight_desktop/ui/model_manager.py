@@ -559,7 +559,9 @@ class ModelManagerDialog(QDialog):
             f"<p>{e(info.description)}</p>"
             f"<p><b>Name:</b> {e(info.name)}<br><b>Image size:</b> {info.width} \u00d7 "
             f"{info.height}<br><b>On disk:</b> {format_bytes(folder_size(info.path))}<br>"
-            f"<b>Licence:</b> {e(info.licence_name)}<br>{where}</p>")
+            f"<b>Licence:</b> {e(info.licence_name)}<br>{where}</p>"
+            + (f"<p><b>Precision:</b> {e(info.precision)}</p>" if info.precision else "")
+            + f"<p><b>How it runs on this computer:</b> {e(info.runs_on)}</p>")
         self.installed_licence.setPlainText(info.licence_text or info.licence_name)
 
     def _show_entry(self, entry: CatalogEntry) -> None:

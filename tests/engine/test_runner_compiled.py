@@ -13,6 +13,7 @@ from parasight_desktop.engine.runner import (
     WEIGHT_CACHE_DIR,
     CpuSettings,
     TFLiteModel,
+    reload_choice,
     reload_settings,
     signature_inputs,
     weight_cache_file,
@@ -152,6 +153,22 @@ def test_reload_settings_choose_the_cache_per_machine(tmp_path: Path) -> None:
     assert reload_settings(tmp_path, "int8", avx2 | {"avx512f"}) == CpuSettings()
     assert reload_settings(tmp_path, "fp32", avx2) == CpuSettings()
     assert reload_settings(tmp_path / "missing", "int8", avx2) == CpuSettings()
+
+
+def test_reload_choice_says_what_was_picked_and_why(tmp_path: Path) -> None:
+    """The sentence the Models window shows, one per case, and always with the same
+    settings reload_settings gives."""
+    avx2 = frozenset({"avx2", "fma"})
+    cases = {(tmp_path, "int8", avx2): "no AVX-512",
+             (tmp_path, "int8", frozenset()): "features could not be read",
+             (tmp_path, "int8", avx2 | {"avx512f"}): "has AVX-512",
+             (tmp_path, "fp32", avx2): "in fp32",
+             (tmp_path / "missing", "int8", avx2): "cannot be written"}
+    for (folder, precision, flags), words in cases.items():
+        settings, why = reload_choice(folder, precision, flags)
+        assert settings == reload_settings(folder, precision, flags)
+        assert words in why and why.endswith(".")
+        assert ("and its weight cache (" in why) == settings.compiled
 
 
 def test_pipeline_of_a_resizable_model_runs_as_before(tiny_engine, tiny_model_dir) -> None:  # type: ignore[no-untyped-def]

@@ -181,6 +181,8 @@ def test_lists_installed_and_downloadable_models(make_dialog, installed_tiny) ->
     assert dialog.select(("installed", "tiny-model"))
     assert "MIT License" in dialog.installed_licence.toPlainText()
     assert "Installed in" in dialog.installed_info.text()
+    # how this machine runs it, and why (engine.runner.reload_choice)
+    assert "How it runs on this computer:</b> LiteRT" in dialog.installed_info.text()
     assert dialog.remove_button.isEnabled()
 
     assert dialog.select(("catalogue", "sd-v1.4"))
