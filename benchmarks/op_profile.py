@@ -1,6 +1,7 @@
 """Where a converted part spends its time: every operator timed on its own.
 
-    .venv/bin/python benchmarks/op_profile.py PATH.tflite [--threads 2] [--repeats 3] [--top 25]
+    .venv/bin/python benchmarks/op_profile.py A.tflite [B.tflite ...] [--names a,b]
+        [--threads 2] [--repeats 3] [--top 12] [--write TITLE]
 
 LiteRT's Python interpreter has no per-operator profiler, so each operator of the
 graph is cut out into a model of its own (its constant inputs kept as constants, its
@@ -17,7 +18,6 @@ import argparse
 import statistics
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -105,27 +105,62 @@ def time_model(data: bytes, threads: int, repeats: int) -> float:
     return statistics.median(times)
 
 
+def profile(path: Path, threads: int, repeats: int) -> list[tuple[int, str, str, float]]:
+    """(index, operator, input shapes, median seconds) for every operator of ``path``."""
+    return [(n, kind, shapes, time_model(data, threads, repeats))
+            for n, (kind, shapes, data) in enumerate(single_op_models(path))]
+
+
+def report(rows_by_model: dict[str, list[tuple[int, str, str, float]]], top: int) -> str:
+    """Seconds by operator type, the models side by side; then each model's slowest."""
+    names = list(rows_by_model)
+    sums: dict[str, dict[str, list[float]]] = {}
+    for name, rows in rows_by_model.items():
+        for _, kind, _, t in rows:
+            sums.setdefault(kind, {}).setdefault(name, []).append(t)
+    totals = {name: sum(t for *_, t in rows) for name, rows in rows_by_model.items()}
+    out = ["| operator | " + " | ".join(f"{n}: count, seconds, share" for n in names) + " |",
+           "|---|" + "---|" * len(names)]
+    for kind in sorted(sums, key=lambda k: -max(sum(v) for v in sums[k].values())):
+        cells = []
+        for n in names:
+            ts = sums[kind].get(n, [])
+            cells.append(f"{len(ts)}, {sum(ts):.3f} s, {sum(ts) / totals[n]:.0%}" if ts else "—")
+        out.append(f"| {kind} | " + " | ".join(cells) + " |")
+    out.append("| **all, each alone** | " + " | ".join(
+        f"{len(rows_by_model[n])}, **{totals[n]:.3f} s**" for n in names) + " |")
+    for n, rows in rows_by_model.items():
+        out += ["", f"Slowest {top} operators of {n}:", "",
+                "| # | operator | input shapes | ms |", "|---|---|---|---|"]
+        out += [f"| {i} | {kind} | {shapes} | {t * 1e3:.1f} |"
+                for i, kind, shapes, t in sorted(rows, key=lambda r: -r[3])[:top]]
+    return "\n".join(out)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("model", type=Path)
+    ap.add_argument("models", type=Path, nargs="+",
+                    help="one or more .tflite files, profiled side by side")
+    ap.add_argument("--names", help="comma-separated labels for the models")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--write", metavar="TITLE",
+                    help="also write the table into docs/BENCHMARKS.md under this title")
     args = ap.parse_args()
-    rows = []
-    for n, (kind, shapes, data) in enumerate(single_op_models(args.model)):
-        rows.append((n, kind, shapes, time_model(data, args.threads, args.repeats)))
-    by_kind: dict[str, list[float]] = defaultdict(list)
-    for _, kind, _, t in rows:
-        by_kind[kind].append(t)
-    total = sum(t for *_, t in rows)
-    print(f"{args.model}: {len(rows)} operators, sum of their times alone {total:.3f} s")
-    print("| operator | count | seconds | share |\n|---|---|---|---|")
-    for kind, ts in sorted(by_kind.items(), key=lambda kv: -sum(kv[1])):
-        print(f"| {kind} | {len(ts)} | {sum(ts):.3f} | {sum(ts) / total:.0%} |")
-    print(f"\nslowest {args.top}:\n| # | operator | input shapes | ms |\n|---|---|---|---|")
-    for n, kind, shapes, t in sorted(rows, key=lambda r: -r[3])[: args.top]:
-        print(f"| {n} | {kind} | {shapes} | {t * 1e3:.1f} |")
+    names = args.names.split(",") if args.names else [p.name for p in args.models]
+    rows = {n: profile(p, args.threads, args.repeats) for n, p in zip(names, args.models)}
+    body = (f"Each operator cut out into a model of its own and timed alone (LiteRT "
+            f"interpreter, XNNPACK, {args.threads} threads, median of {args.repeats} after a "
+            f"warm-up); sums by type. Operators alone lose XNNPACK's fusions and their "
+            f"neighbours' caches: this places the time, it does not add up to the model's.\n\n"
+            + report(rows, args.top))
+    print(body)
+    if args.write:
+        from benchmarks._report import write_section
+
+        cmd = ".venv/bin/python benchmarks/op_profile.py " + " ".join(sys.argv[1:])
+        write_section("op-profile", args.write, cmd, body)
     return 0
 
 
