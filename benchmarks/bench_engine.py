@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -76,7 +75,9 @@ def cpu_info() -> dict[str, Any]:
 
 
 def peak_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    from parasight_desktop.engine.memory import peak_rss_bytes
+
+    return peak_rss_bytes() / 2**30
 
 
 # -- fixtures ----------------------------------------------------------------------------------

@@ -44,7 +44,8 @@ PROMPT = "a glowing orb of light over the lake at night"
 THREADS = 2
 
 CHILD = r"""
-import json, resource, statistics, sys, time
+import json, statistics, sys, time
+from parasight_desktop.engine.memory import peak_rss_bytes
 import numpy as np
 from pathlib import Path
 from parasight_desktop.engine.pipeline import Engine
@@ -81,7 +82,7 @@ if pipe.fast_decoder is not None:
     for _ in range(5):
         t = time.perf_counter(); pipe.preview(lat); ts.append(time.perf_counter() - t)
     out["preview_s"] = statistics.median(ts)
-out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+out["peak_rss_gib"] = peak_rss_bytes() / 2**30
 print(json.dumps(out))
 """
 

@@ -29,7 +29,8 @@ PROMPT = "a tall shadow figure with glowing eyes on a city street at night"
 SEED = 1234
 
 GEN_CHILD = r"""
-import json, resource, sys, numpy as np
+import json, sys, numpy as np
+from parasight_desktop.engine.memory import peak_rss_bytes
 from pathlib import Path
 from parasight_desktop.engine.pipeline import Engine
 from parasight_desktop.engine.store import ModelStore
@@ -41,7 +42,7 @@ r = eng.generate(GenerationRequest(sys.argv[6], seed=int(sys.argv[7]), steps=ste
                                    sampler=sampler, guidance=guidance, model=folder.name))
 np.savez(out, image=r.image, latent=pipe.last_latent)
 json.dump({"timings": r.timings, "load_s": pipe.load_seconds,
-           "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}, sys.stdout)
+           "peak_rss": peak_rss_bytes()}, sys.stdout)
 """
 
 

@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -100,7 +99,9 @@ def _median_seconds(repeats: int, fn: Any, *args: Any, **kwargs: Any) -> float:
 
 def _peak_rss() -> int:
     """This process's maximum resident set so far, in bytes (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    from parasight_desktop.engine.memory import peak_rss_bytes
+
+    return peak_rss_bytes()
 
 
 # -- children: one process per system; each returns a JSON-able dict ------------------------

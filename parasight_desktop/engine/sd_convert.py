@@ -114,11 +114,9 @@ class ConvertProgress:
 
 def _peak_rss() -> int:
     """This process's peak resident memory in bytes (0 where the OS cannot say)."""
-    try:
-        import resource
-    except ImportError:  # Windows
-        return 0
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    from .memory import peak_rss_bytes
+
+    return peak_rss_bytes()
 
 
 # --------------------------------------------------------------------------------------
