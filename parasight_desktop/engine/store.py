@@ -68,6 +68,18 @@ class ModelInfo:
     runs_on: str = ""  # how this machine runs it and why (runner.reload_choice)
 
 
+def _older_layout(m: ModelManifest) -> str:
+    """A sentence for Stable Diffusion folders converted before the converter's current
+    arrangement (sd_convert.LAYOUT), which decode more slowly; else nothing."""
+    from .sd_convert import LAYOUT
+
+    if "lean_attention" not in m.extra or m.extra.get("layout", 1) >= LAYOUT:
+        return ""
+    return (" It was converted by an earlier ParaSight: converting or importing it again "
+            "makes its decoder about 1.8 times as fast (the same image, rounded slightly "
+            "differently).")
+
+
 class HashCache:
     """sha256 of model files, remembered by (path, size, mtime_ns) in one JSON file."""
 
@@ -202,5 +214,5 @@ class ModelStore:
             fast_decoder=m.fast_decoder.name if m.fast_decoder else "",
             guidance_embedding=m.guidance_embedding is not None,
             precision=str(m.extra.get("precision") or ""),
-            runs_on=reload_choice(m.folder, m.extra.get("precision"))[1],
+            runs_on=reload_choice(m.folder, m.extra.get("precision"))[1] + _older_layout(m),
         )

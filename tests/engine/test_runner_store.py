@@ -89,6 +89,27 @@ def test_store_lists_and_loads_a_verified_model(tiny_store: ModelStore) -> None:
     assert m.latent_shape == (16, 16, 4) and m.unet_parts[0].outputs == ("noise",)
 
 
+def test_an_older_stable_diffusion_conversion_is_pointed_to_the_faster_one(
+        tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A folder converted before the current layout (engine.sd_convert.LAYOUT) says that
+    converting it again decodes faster; the current layout and other models say nothing."""
+    from parasight_desktop.engine.sd_convert import LAYOUT
+
+    path = tiny_model_dir / "manifest.json"
+    data = json.loads(path.read_text())
+    said = {}
+    for layout in (None, LAYOUT):
+        data["extra"] = {"precision": "int8", "batch": 1, "lean_attention": True,
+                         **({"layout": layout} if layout else {})}
+        path.write_text(json.dumps(data))
+        info = ModelStore([tiny_model_dir.parent], hash_cache=tmp_path / "h.json").get(
+            "tiny-model")
+        said[layout] = info.runs_on
+    assert "converting or importing it again" in said[None]
+    assert said[None].startswith("LiteRT") and "earlier ParaSight" not in said[LAYOUT]
+    assert info.precision == "int8"
+
+
 def test_unknown_model_is_an_input_error(tiny_store: ModelStore) -> None:
     with pytest.raises(InputError, match="Unknown model 'sd-v9'.*tiny-model"):
         tiny_store.load("sd-v9")
