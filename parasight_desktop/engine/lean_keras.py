@@ -39,7 +39,10 @@ def group_norm(self: Any, inputs: Any) -> Any:
 
     def group_mean(per_channel: Any) -> Any:  # (b, 1, 1, c) -> group means, (b, 1, 1, c)
         t = ops.mean(ops.reshape(per_channel, (-1, g, c // g)), axis=-1, keepdims=True)
-        return ops.reshape(ops.repeat(t, c // g, axis=-1), (-1, 1, 1, c))
+        # each group's mean repeated over its channels by a broadcast product with ones
+        # (exact): ops.repeat converts to TILE, which XNNPACK does not take, so every
+        # GroupNorm cut the graph into separately delegated pieces (67 in the decoder)
+        return ops.reshape(t * ops.ones((1, 1, c // g)), (-1, 1, 1, c))
 
     mean = group_mean(ops.mean(x, axis=(1, 2), keepdims=True))
     var = group_mean(ops.mean(tf.math.squared_difference(x, mean), axis=(1, 2), keepdims=True))
@@ -71,19 +74,41 @@ def vae_attention(self: Any, inputs: Any) -> Any:
     return self.proj_out(out) + inputs
 
 
+def upsample_nearest(self: Any, inputs: Any) -> Any:
+    """``keras.layers.UpSampling2D.call`` (nearest, channels last, static shape): each
+    pixel repeated by a broadcast product with ones in six dimensions, which XNNPACK
+    runs; Keras's two ``repeat`` calls convert to TILE, which it does not take (the
+    interpreter's own one-thread kernel, and a cut in the delegated graph). Exact."""
+    from keras import ops
+
+    shape = tuple(inputs.shape[1:])
+    if (self.interpolation != "nearest" or self.data_format != "channels_last"
+            or len(shape) != 3 or any(d is None for d in shape)):
+        return _KERAS_UPSAMPLING(self, inputs)
+    h, w, c = (int(d) for d in shape)
+    fh, fw = (int(f) for f in self.size)
+    y = ops.reshape(inputs, (-1, h, 1, w, 1, c)) * ops.ones((1, 1, fh, 1, fw, 1),
+                                                            dtype=inputs.dtype)
+    return ops.reshape(y, (-1, h * fh, w * fw, c))
+
+
 _KERAS_GROUP_NORM: Any = None
+_KERAS_UPSAMPLING: Any = None
 
 
 @contextmanager
 def lean_layers() -> Iterator[None]:
-    """Trace GroupNormalization and the VAE's attention as above (export only)."""
-    global _KERAS_GROUP_NORM
+    """Trace GroupNormalization, UpSampling2D and the VAE's attention as above (export
+    only)."""
+    global _KERAS_GROUP_NORM, _KERAS_UPSAMPLING
     import keras
     from keras_cv.src.models.stable_diffusion.attention_block import AttentionBlock
 
     with ExitStack() as stack:
         _KERAS_GROUP_NORM = keras.layers.GroupNormalization.call
+        _KERAS_UPSAMPLING = keras.layers.UpSampling2D.call
         for cls, name, fn in ((keras.layers.GroupNormalization, "call", group_norm),
+                              (keras.layers.UpSampling2D, "call", upsample_nearest),
                               (AttentionBlock, "call", vae_attention)):
             saved = getattr(cls, name)
             setattr(cls, name, fn)

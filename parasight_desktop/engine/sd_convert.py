@@ -171,18 +171,56 @@ def _attention_per_head(self: Any, inputs: Any, context: Any = None,
             context = ops.reshape(pooled, (-1, (rows // f) * (cols // f), inputs.shape[-1]))
     q = self.to_q(inputs) * self.scale
     k, v = self.to_k(context), self.to_v(context)
+    rows = _query_rows(inputs.shape[1], context.shape[1])
     heads: list[Any] = []
+    last: Any = None
     for h in range(self.num_heads):
         sl = slice(h * self.head_size, (h + 1) * self.head_size)
-        qh = q[:, :, sl]
-        if heads:
-            # A data dependency on the previous head (adding its first value times zero),
-            # so the converter cannot schedule all score matrices before any is consumed.
-            qh = qh + ops.multiply(heads[-1][:, :1, :1], 0.0)
-        score = ops.matmul(qh, ops.transpose(k[:, :, sl], (0, 2, 1)))  # (b, n, m)
-        heads.append(ops.matmul(ops.softmax(score, axis=-1), v[:, :, sl]))  # (b, n, d)
-    out = ops.concatenate(heads, axis=-1)
+        kt, vh = ops.transpose(k[:, :, sl], (0, 2, 1)), v[:, :, sl]
+        parts: list[Any] = []
+        for start in (range(0, int(inputs.shape[1]), rows) if rows else (0,)):
+            qh = q[:, start:start + rows, sl] if rows else q[:, :, sl]
+            if last is not None:
+                # A data dependency on the previous product (adding its first value times
+                # zero), so the converter cannot schedule all score matrices before any
+                # is consumed.
+                qh = qh + ops.multiply(last[:, :1, :1], 0.0)
+            score = ops.matmul(qh, kt)  # (b, rows, m)
+            last = ops.matmul(ops.softmax(score, axis=-1), vh)  # (b, rows, d)
+            parts.append(last)
+        heads.append(_concatenate(parts, axis=1))
+    out = _concatenate(heads, axis=-1)
     return self.out_proj(out)
+
+
+def _concatenate(parts: list[Any], axis: int) -> Any:
+    """``ops.concatenate`` as a tree of at most four inputs each: XNNPACK's delegate takes
+    a CONCATENATION of up to five, so eight heads in one were left to the interpreter and
+    cut the UNet's graph into separately delegated pieces. Exact copies either way."""
+    from keras import ops
+
+    while len(parts) > 5:
+        parts = [ops.concatenate(parts[i:i + 4], axis=axis) if len(parts[i:i + 4]) > 1
+                 else parts[i] for i in range(0, len(parts), 4)]
+    return ops.concatenate(parts, axis=axis) if len(parts) > 1 else parts[0]
+
+
+#: Score elements (queries x keys) above which the queries are taken in chunks, and
+#: about how many elements each chunk's score matrix has.
+_CHUNK_ABOVE = 2**22
+_CHUNK_ELEMENTS = 2**21
+
+
+def _query_rows(n: Any, m: Any) -> int:
+    """Queries per score matrix, 0 for all at once. A 4096 x 4096 score matrix (64 MB,
+    the self-attentions at 64x64 latents) is written, exponentiated and read back from
+    memory; 512 queries at a time (8 MB) stay in cache: the same products row by row
+    (bit-identical), in 0.86x the time (docs/BENCHMARKS.md, "Engine speed"). Rows scale
+    down with more keys so a chunk stays about 8 MB (SD 2.x at 768x768: 224 rows)."""
+    if n is None or m is None or int(n) * int(m) <= _CHUNK_ABOVE:
+        return 0
+    rows = max(16, (_CHUNK_ELEMENTS // int(m)) // 16 * 16)
+    return rows if rows < int(n) else 0
 
 
 @contextmanager
@@ -310,9 +348,12 @@ def _tensor_index(model: Any) -> dict[str, Any]:
     return by_name
 
 
-# The arrangement of GroupNormalization and the VAE's attention the parts are traced in
-# (engine/lean_keras.py); recorded in the manifest so older conversions are recognised.
-LAYOUT = 2
+# The arrangement the parts are traced in (engine/lean_keras.py; the UNet's attention
+# here); recorded in the manifest so older conversions are recognised. 2: GroupNorm
+# statistics as 4-D means, the VAE attention without a transposed score matrix.
+# 3: no operator XNNPACK leaves to the interpreter (TILE in GroupNorm and UpSampling2D,
+# eight-input CONCATENATION of the heads), the largest attentions' queries in chunks.
+LAYOUT = 3
 
 
 def _rewrite(job: dict[str, Any]) -> Callable[[], Any]:

@@ -70,14 +70,17 @@ class ModelInfo:
 
 def _older_layout(m: ModelManifest) -> str:
     """A sentence for Stable Diffusion folders converted before the converter's current
-    arrangement (sd_convert.LAYOUT), which decode more slowly; else nothing."""
+    arrangement (sd_convert.LAYOUT), which run more slowly; else nothing. Figures:
+    docs/BENCHMARKS.md, "Engine speed against OpenVINO"."""
     from .sd_convert import LAYOUT
 
-    if "lean_attention" not in m.extra or m.extra.get("layout", 1) >= LAYOUT:
+    layout = m.extra.get("layout", 1)
+    if "lean_attention" not in m.extra or layout >= LAYOUT:
         return ""
+    gain = ("its decoder about 1.8 times as fast and each step a little faster"
+            if layout < 2 else "each step and the decoder a little faster")
     return (" It was converted by an earlier ParaSight: converting or importing it again "
-            "makes its decoder about 1.8 times as fast (the same image, rounded slightly "
-            "differently).")
+            f"makes {gain} (the same image, or one rounded slightly differently).")
 
 
 class HashCache:

@@ -61,11 +61,28 @@ def test_vae_attention_computes_what_keras_cv_does() -> None:
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-4 * float(np.abs(ref).max()))
 
 
+@pytest.mark.parametrize("size", [(2, 2), (3, 1)])
+def test_upsampling_repeats_pixels_as_keras_does(size: tuple[int, int]) -> None:
+    import keras
+
+    up = keras.layers.UpSampling2D(size)
+    x = np.random.default_rng(4).standard_normal((2, 5, 3, 7)).astype(np.float32)
+    ref = np.asarray(up(x))
+    with lean_keras.lean_layers():
+        got = np.asarray(up(x))
+    assert np.array_equal(got, ref)
+    bilinear = keras.layers.UpSampling2D(2, interpolation="bilinear")
+    ref = np.asarray(bilinear(x))
+    with lean_keras.lean_layers():  # not the arrangement's: Keras's own
+        assert np.array_equal(np.asarray(bilinear(x)), ref)
+
+
 def test_converted_decoder_block_uses_the_fast_operators(tmp_path: Path) -> None:
-    """A VAE block (GroupNorm, swish, attention) converted under the arrangement: the
-    probe against Keras's own arithmetic holds, the statistics are taken by 4-D MEANs
-    over the spatial axes (XNNPACK's global average pool) and the only transposes are
-    of the keys (hw x c), never of the (hw x hw) scores."""
+    """A VAE block (GroupNorm, swish, attention, upsampling) converted under the
+    arrangement: the probe against Keras's own arithmetic holds, the statistics are
+    taken by 4-D MEANs over the spatial axes (XNNPACK's global average pool), the only
+    transposes are of the keys (hw x c), never of the (hw x hw) scores, and no operator
+    is left outside XNNPACK (no TILE): the whole block is one delegated graph."""
     import keras
     from ai_edge_litert.interpreter import Interpreter
     from keras_cv.src.models.stable_diffusion.attention_block import AttentionBlock
@@ -76,7 +93,7 @@ def test_converted_decoder_block_uses_the_fast_operators(tmp_path: Path) -> None
     h, w, c = 12, 10, 64
     inp = keras.Input((h, w, c), batch_size=1)
     x = keras.activations.swish(keras.layers.GroupNormalization(epsilon=1e-5)(inp))
-    model = keras.Model(inp, AttentionBlock(c)(x))
+    model = keras.Model(inp, keras.layers.UpSampling2D(2)(AttentionBlock(c)(x)))
     probe = {"x": np.random.default_rng(3).standard_normal((1, h, w, c)).astype(np.float32)}
     out = tmp_path / "block.tflite"
     report = convert_keras_model(model, out, [TensorSpec("x", (1, h, w, c))], ["y"], "fp32",
@@ -91,3 +108,6 @@ def test_converted_decoder_block_uses_the_fast_operators(tmp_path: Path) -> None
     for o in ops:
         if o["op_name"] == "TRANSPOSE":
             assert shapes[o["inputs"][0]][-2:] != (h * w, h * w)
+    assert "TILE" not in {o["op_name"] for o in ops}
+    it.allocate_tensors()  # XNNPACK takes the graph here: one piece, nothing left over
+    assert [o["op_name"] for o in it._get_ops_details()].count("DELEGATE") == 1

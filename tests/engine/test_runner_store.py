@@ -98,7 +98,7 @@ def test_an_older_stable_diffusion_conversion_is_pointed_to_the_faster_one(
     path = tiny_model_dir / "manifest.json"
     data = json.loads(path.read_text())
     said = {}
-    for layout in (None, LAYOUT):
+    for layout in (None, 2, LAYOUT):
         data["extra"] = {"precision": "int8", "batch": 1, "lean_attention": True,
                          **({"layout": layout} if layout else {})}
         path.write_text(json.dumps(data))
@@ -106,6 +106,8 @@ def test_an_older_stable_diffusion_conversion_is_pointed_to_the_faster_one(
             "tiny-model")
         said[layout] = info.runs_on
     assert "converting or importing it again" in said[None]
+    assert "decoder about 1.8 times as fast" in said[None]
+    assert "converting or importing it again" in said[2] and "1.8" not in said[2]
     assert said[None].startswith("LiteRT") and "earlier ParaSight" not in said[LAYOUT]
     assert info.precision == "int8"
 

@@ -279,6 +279,51 @@ def test_lean_attention_computes_what_keras_cv_does(cross: bool, tmp_path: Path)
     assert "SHAPE" not in ops  # a fixed batch: no shape arithmetic left in the graph
 
 
+def test_query_rows_chunk_only_the_large_score_matrices() -> None:
+    rows = sd_convert._query_rows
+    assert rows(4096, 4096) == 512  # SD 1.x at 512x512, the 64x64 self-attentions
+    assert rows(4096, 77) == 0 and rows(1024, 1024) == 0  # cross-attention, 32x32
+    assert rows(9216, 9216) == 224  # SD 2.x at 768x768
+    assert rows(None, 4096) == 0  # a size unknown at tracing: all at once
+
+
+@pytest.mark.slow
+def test_chunked_queries_are_the_same_products(monkeypatch: pytest.MonkeyPatch,
+                                               tmp_path: Path) -> None:
+    """The self-attention with its queries in chunks (as for 64x64 latents, made small
+    here) gives what the unchunked arrangement gives, bit for bit in the converted
+    model, with one score product per chunk and head; eight heads (and four chunks) are
+    joined by concatenations XNNPACK takes, so the converted block is one delegated
+    graph."""
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+    from keras_cv.src.models.stable_diffusion.diffusion_model import CrossAttention
+
+    from parasight_desktop.engine.converter import TensorSpec, convert_keras_model
+
+    keras.utils.set_random_seed(0)
+    x_in = keras.Input((64, 32), batch_size=1, name="x")
+    model = keras.Model(x_in, CrossAttention(8, 4)(x_in))
+    probe = {"x": np.random.default_rng(1).standard_normal((1, 64, 32)).astype(np.float32)}
+    outs = {}
+    for name, above in (("whole", 2**22), ("chunked", 0)):
+        monkeypatch.setattr(sd_convert, "_CHUNK_ABOVE", above)
+        monkeypatch.setattr(sd_convert, "_CHUNK_ELEMENTS", 16 * 64)  # 16 queries a chunk
+        report = convert_keras_model(
+            model, tmp_path / f"{name}.tflite", [TensorSpec("x", (1, 64, 32))], ["y"],
+            "fp32", probe=probe, workdir=tmp_path, rewrite=sd_convert._lean_attention)
+        assert report.psnr_db is not None and report.psnr_db > 80
+        it = Interpreter(str(report.path))
+        matmuls = sum(o["op_name"] == "BATCH_MATMUL" for o in it._get_ops_details())
+        assert matmuls == 2 * 8 * (4 if name == "chunked" else 1)  # heads x chunks
+        it.allocate_tensors()
+        assert [o["op_name"] for o in it._get_ops_details()].count("DELEGATE") == 1
+        it.set_tensor(it.get_input_details()[0]["index"], probe["x"])
+        it.invoke()
+        outs[name] = it.get_tensor(it.get_output_details()[0]["index"])
+    assert np.array_equal(outs["chunked"], outs["whole"])
+
+
 def _attention_reference(layer, x: np.ndarray, pool: int) -> np.ndarray:
     """KerasCV's CrossAttention self-attention in numpy, keys and values taken from
     the tokens average-pooled ``pool`` x ``pool`` on their square grid."""
