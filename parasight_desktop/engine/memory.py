@@ -24,3 +24,21 @@ def peak_rss_bytes() -> int:
         return 0
     scale = 1 if __import__("sys").platform == "darwin" else 1024  # macOS says bytes
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * scale
+
+
+def available_bytes() -> int | None:
+    """Memory the system can give without swapping (Linux ``MemAvailable``; free pages
+    elsewhere), or None where it cannot say."""
+    try:
+        with open("/proc/meminfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    import os
+
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None

@@ -50,6 +50,7 @@ from numpy.typing import NDArray
 from .errors import CancelledError, InputError, ModelError
 from .inpaint import blur_mask, latent_mask, overlay
 from .manifest import DecoderSpec, EncoderSpec, ModelManifest
+from .memory import available_bytes
 from .runner import TFLiteModel, reload_settings
 from .schedulers import Scheduler, make_scheduler
 from .store import ModelStore
@@ -69,6 +70,32 @@ OnStep = Callable[[int, int, NDArray[np.uint8] | None], None]
 _POSITIONS = np.arange(MAX_TOKENS, dtype=np.int32)[None, :]
 _CONTEXT_CACHE = 8
 _SWAP_ABOVE_BYTES = 256 * 2**20
+#: What a large model's text encoder, UNet and full decoder may need together and still
+#: all stay loaded between images (the process's own peak stays under 3 GiB).
+RESIDENT_BUDGET_BYTES = int(2.5 * 2**30)
+#: The full decoder's working memory per output pixel in a one-piece XNNPACK graph
+#: (converter layout 3: a decoder process peaks at 1.08 GiB at 512x512, bench_engine).
+_DECODER_BYTES_PER_PIXEL = 4096
+#: The converter layout from which a Stable Diffusion decoder is one XNNPACK graph.
+_ONE_PIECE_LAYOUT = 3
+
+
+def keep_stages_loaded(model_bytes: int, pixels: int, one_piece: bool,
+                       available: int | None) -> bool:
+    """Whether a large model keeps its UNet and full decoder both loaded between images.
+
+    Letting the UNet go before each decode keeps the peak lower, at a price every image:
+    the UNet's weights are packed again (about 1 s here, 5-15 s on an AVX2 CPU) and the
+    decoder's arena is memory the process touches anew (3-5 s more in a virtual machine
+    that backs memory on first use; docs/BENCHMARKS.md, "Engine speed"). Both stay when
+    the files (``model_bytes``: text encoder, UNet, decoder) and the decoder's arena are
+    estimated within :data:`RESIDENT_BUDGET_BYTES` and within half of what the system has
+    available. SD 1.x at int8, 512x512: 2.0 GiB estimated, 2.35 GiB measured peak, 26.8 s
+    an image against 33 s when swapping (bench_engine, AMD EPYC). Older conversions
+    (``one_piece`` False: a decoder cut into pieces needs 0.4 GiB more) keep swapping."""
+    need = model_bytes + pixels * _DECODER_BYTES_PER_PIXEL
+    return (one_piece and need <= RESIDENT_BUDGET_BYTES
+            and (available is None or 2 * need <= available))
 
 
 def latent_preview(latent: NDArray[np.float32], manifest: ModelManifest) -> NDArray[np.uint8]:
@@ -121,13 +148,17 @@ class Pipeline:
         self.guidance_embedding = self._load_guidance(manifest)
         self._encoders: dict[str, TFLiteModel] = {}  # loaded on first use, by file
         unet_bytes = sum(manifest.path(p.file).stat().st_size for p in manifest.unet_parts)
+        #: A large model (Stable Diffusion): its image encoder, when used, runs with the
+        #: UNet let go (a large arena of its own at 512x512).
+        self.large = unet_bytes > _SWAP_ABOVE_BYTES
+        model_bytes = unet_bytes + sum(manifest.path(f).stat().st_size
+                                       for f in (manifest.text_encoder, manifest.decoder))
         #: Keep only one of the UNet and the decoder in memory at a time: the UNet is let
-        #: go before decoding and loaded again for the next image. For Stable Diffusion
-        #: (a 512x512 decoder arena of 1.4 GiB beside 2 GiB of UNet) this keeps the peak
-        #: under 3 GiB (2.33-2.35 GiB, bench_speed) for the cost of loading the UNet
-        #: again each image (its weights are packed again: 5-15 s on an AVX2 EPYC);
-        #: small models keep everything.
-        self.swap_stages = unet_bytes > _SWAP_ABOVE_BYTES
+        #: go before decoding and loaded again for the next image, unless both fit
+        #: (:func:`keep_stages_loaded`); small models keep everything.
+        self.swap_stages = self.large and not keep_stages_loaded(
+            model_bytes, manifest.width * manifest.height,
+            int(manifest.extra.get("layout", 1)) >= _ONE_PIECE_LAYOUT, available_bytes())
         self._contexts: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
         #: The batch the UNet was converted for: None where any batch runs. A fixed
         #: batch lets the interpreter plan every tensor ahead (no shape operators in
@@ -199,11 +230,13 @@ class Pipeline:
         spec = self.encoder_spec(fast)
         if spec is None:
             raise InputError(self._no_encoder_message())
-        big = self.swap_stages and spec.name != "TAESD"
+        big = self.large and spec.name != "TAESD"
         if big:
             # Stable Diffusion's encoder needs a large arena at 512x512: keep one stage in
-            # memory at a time (the UNet is loaded again for denoising, as after a decode).
+            # memory at a time (the UNet is loaded again for denoising, as after a decode;
+            # a decoder kept loaded goes too, and comes back for the decode).
             self.unet_parts = []
+            self.decoder = None
         model = self._encoders.get(spec.file)
         if model is None:
             model = TFLiteModel(self.manifest.path(spec.file), self._threads)

@@ -234,3 +234,36 @@ def test_swapping_stages_frees_the_unet_while_decoding_and_changes_no_pixel(tiny
     second = pipe.generate(req).image  # loads both again
     assert np.array_equal(first, reference) and np.array_equal(second, reference)
     assert pipe.decoder is None and pipe.unet_parts == []
+
+
+def test_a_large_model_keeps_both_stages_only_where_they_fit() -> None:
+    from parasight_desktop.engine.pipeline import RESIDENT_BUDGET_BYTES, keep_stages_loaded
+
+    mib, gib = 2**20, 2**30
+    sd15_int8 = (118 + 824 + 47) * mib  # text encoder, UNet parts, decoder at int8
+    assert keep_stages_loaded(sd15_int8, 512 * 512, True, 20 * gib)
+    assert keep_stages_loaded(sd15_int8, 512 * 512, True, None)  # the system cannot say
+    assert not keep_stages_loaded(sd15_int8, 512 * 512, False, 20 * gib)  # older layout
+    assert not keep_stages_loaded(sd15_int8, 768 * 768, True, 20 * gib)  # a larger arena
+    assert not keep_stages_loaded((469 + 3279 + 189) * mib, 512 * 512, True, 20 * gib)  # fp32
+    assert not keep_stages_loaded(sd15_int8, 512 * 512, True, 3 * gib)  # little memory free
+    assert not keep_stages_loaded(RESIDENT_BUDGET_BYTES, 1, True, None)
+
+
+def test_a_large_model_kept_loaded_decodes_without_reloading_and_changes_no_pixel(
+        tiny_engine, monkeypatch) -> None:
+    """Both stages kept (swap_stages False on a large model): the UNet and decoder
+    stay across images; an image encoder run lets both go and they come back."""
+    pipe: Pipeline = tiny_engine.pipeline()
+    req = GenerationRequest("a blob", seed=4, steps=3, guidance=5.0)
+    reference = pipe.generate(req).image
+    pipe.large, pipe.swap_stages = True, False
+    unet, decoder = pipe.unet_parts, pipe.decoder
+    again = pipe.generate(req).image
+    assert np.array_equal(again, reference)
+    assert pipe.unet_parts is unet and pipe.decoder is decoder  # nothing loaded again
+    assert pipe.encoder_spec(False) is not None
+    pipe.encode_image(np.asarray(reference))
+    assert pipe.unet_parts == [] and pipe.decoder is None  # room for the encoder
+    assert np.array_equal(pipe.generate(req).image, reference)
+    assert pipe.unet_parts and pipe.decoder is not None  # back, and kept
