@@ -52,12 +52,12 @@ REF_PY = ROOT / ".cache" / "ref-venv" / "bin" / "python"
 RESULTS = CACHE / "bench-engine.json"
 SOURCE = CACHE / "sd1"  # model.safetensors + diffusers/ (import_reference.py make-models)
 APP_MODEL = CACHE / "sd15-random-int8"
-# The same import made by the converter before layout 2 (Keras's own GroupNormalization
-# and VAE attention arrangement), kept when a rerun converts APP_MODEL again: the
-# "app-layout1" system measures that lever side by side.
-LAYOUT1_MODEL = CACHE / "sd15-random-int8-layout1"
+# The same import made by the converter's previous layout (sd_convert.LAYOUT), kept when
+# a rerun converts APP_MODEL again: the "app-previous" system measures the new layout
+# against it side by side.
+PREVIOUS_MODEL = CACHE / "sd15-random-int8-previous"
 OV_DIR = CACHE / "ov"
-DEFAULT_SYSTEMS = "app,app-layout1,app-compiled,ov-default,ov-int8-weights,ov-int8-hybrid"
+DEFAULT_SYSTEMS = "app,app-previous,app-compiled,ov-default,ov-int8-weights,ov-int8-hybrid"
 CPU_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16",
              "avx_vnni", "amx_tile", "amx_int8", "amx_bf16", "amx_fp16")
 
@@ -92,10 +92,9 @@ def ensure_fixtures(hybrid_samples: int) -> None:
     from parasight_desktop.engine.sd_convert import is_current_conversion
 
     if (APP_MODEL / "manifest.json").is_file() and not is_current_conversion(APP_MODEL, "int8"):
-        if LAYOUT1_MODEL.exists():
-            shutil.rmtree(APP_MODEL)
-        else:
-            APP_MODEL.rename(LAYOUT1_MODEL)
+        if PREVIOUS_MODEL.exists():
+            shutil.rmtree(PREVIOUS_MODEL)
+        APP_MODEL.rename(PREVIOUS_MODEL)
     if not (APP_MODEL / "manifest.json").is_file():
         from parasight_desktop.engine.sd_import import import_checkpoint
 
@@ -114,7 +113,7 @@ def ensure_fixtures(hybrid_samples: int) -> None:
 def app_settings(system: str) -> Any:
     from parasight_desktop.engine.runner import XNNPACK_FORCE_FP16, CpuSettings
 
-    if system in ("app", "app-layout1"):
+    if system in ("app", "app-previous"):
         return CpuSettings()
     if system == "app-compiled":
         return CpuSettings(compiled=True, weight_cache=CACHE / "xnnpack-cache")
@@ -221,7 +220,7 @@ IMAGE_PROMPT = "a tall shadow figure with glowing eyes on a city street at night
 
 
 def image_child(model_dir: Path, threads: int, reload_cache: bool, images: int,
-                tag: str) -> int:
+                tag: str, swap: bool = False) -> int:
     """Images at the model's defaults through the app's Engine, in this fresh process: a
     short warm-up image (models loaded, weight caches filled), then ``images`` timed ones
     (each after a decode, so each loads the UNet again)."""
@@ -233,6 +232,8 @@ def image_child(model_dir: Path, threads: int, reload_cache: bool, images: int,
 
     if not reload_cache:  # the runner as it was: the interpreter, weights packed each load
         pipeline_mod.reload_settings = lambda folder, precision: CpuSettings()  # type: ignore[assignment]
+    if swap:  # the UNet let go before every decode, whatever the model's size
+        pipeline_mod.keep_stages_loaded = lambda *a: False  # type: ignore[assignment]
     eng = Engine(ModelStore([model_dir.parent]), threads=threads)
     eng.generate(GenerationRequest(IMAGE_PROMPT, seed=1, model=model_dir.name, steps=2))
     totals, last = [], None
@@ -250,13 +251,16 @@ def image_child(model_dir: Path, threads: int, reload_cache: bool, images: int,
 
 
 def images(threads: int, rounds: int) -> dict[str, Any]:
-    """Children alternating (shipped, cache, layout1, shipped, ...), one timed image each;
-    layout1 (the model converted before layout 2) where that folder is kept."""
+    """Children alternating (shipped, swap, cache, previous, shipped, ...), one timed image
+    each: as shipped; with the UNet let go before every decode (swap); swapping with
+    XNNPACK's weight cache (cache: what the cache is for); the model converted at the
+    previous layout where that folder is kept (as shipped: it swaps)."""
     from parasight_desktop.engine.converter import psnr
 
-    kinds = {"shipped": ["--tag", "shipped"], "cache": ["--tag", "cache", "--reload-cache"]}
-    if (LAYOUT1_MODEL / "manifest.json").is_file():
-        kinds["layout1"] = ["--tag", "layout1", "--model", str(LAYOUT1_MODEL)]
+    kinds = {"shipped": ["--tag", "shipped"], "swap": ["--tag", "swap", "--swap"],
+             "cache": ["--tag", "cache", "--reload-cache", "--swap"]}
+    if (PREVIOUS_MODEL / "manifest.json").is_file():
+        kinds["previous"] = ["--tag", "previous", "--model", str(PREVIOUS_MODEL)]
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
     for _ in range(rounds):
         for kind, extra in kinds.items():
@@ -275,9 +279,13 @@ def images(threads: int, rounds: int) -> dict[str, Any]:
     b = np.load(CACHE / "image-cache.npy").astype(np.float64)
     out["identical"] = bool(np.array_equal(a, b))
     out["psnr_db"] = None if out["identical"] else float(psnr(a, b, 255.0))
-    if "layout1" in kinds:  # how far layout 2 moves the int8 image (int8 rounding differs)
-        c = np.load(CACHE / "image-layout1.npy").astype(np.float64)
-        out["layout1_psnr_db"] = float(psnr(c, a, 255.0))
+    out["swap_identical"] = bool(np.array_equal(
+        a, np.load(CACHE / "image-swap.npy").astype(np.float64)))
+    if "previous" in kinds:  # how far the new layout moves the int8 image
+        c = np.load(CACHE / "image-previous.npy").astype(np.float64)
+        out["previous_identical"] = bool(np.array_equal(a, c))
+        out["previous_psnr_db"] = None if out["previous_identical"] else float(
+            psnr(c, a, 255.0))
     return out
 
 
@@ -298,14 +306,20 @@ def first_touch(gib: float = 1.4) -> dict[str, float]:
 
 # -- attention, one block ----------------------------------------------------------------------
 
+#: The attention arrangements: the converter's before layout 3, and today's.
+WHOLE = "per head, all queries (layout 2)"
+TODAY = "per head, 512-query chunks (layout 3, today)"
+
+
 def attention_levers(threads: int, repeats: int) -> dict[str, Any]:
     """The UNet's largest self-attention alone (4,096 tokens, 320 channels, 8 heads: q/k/v/out
     projections, softmax(QK^T)V), arranged the ways LiteRT could be given it, converted by
-    TensorFlow, timed interleaved; error against the app's arrangement at fp32.
+    TensorFlow, timed interleaved; error against the per-head arrangement at fp32.
 
-    per-head (the converter's arrangement today), all heads in one batched product, the
-    queries in chunks (score matrices that stay in cache), each at fp32 and int8 dynamic
-    range; and the app's arrangement with XNNPACK's force-fp16 flag.
+    per head with all queries at once (the converter's arrangement before layout 3), all
+    heads in one batched product, per head with the queries in chunks (layout 3: score
+    matrices that stay in cache), each at fp32 and int8 dynamic range; and today's
+    arrangement with XNNPACK's force-fp16 flag.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tempfile
@@ -359,8 +373,7 @@ def attention_levers(threads: int, repeats: int) -> dict[str, Any]:
             return {"y": self.fn(x)}
 
     tmp = Path(tempfile.mkdtemp(prefix="attn-", dir=CACHE))
-    arrangements = {"per head (today)": per_head(n), "all heads batched": all_heads,
-                    "per head, 512-query chunks": per_head(512)}
+    arrangements = {WHOLE: per_head(n), "all heads batched": all_heads, TODAY: per_head(512)}
     files: dict[str, Path] = {}
     for name, fn in arrangements.items():
         for precision in ("fp32", "int8"):
@@ -373,11 +386,12 @@ def attention_levers(threads: int, repeats: int) -> dict[str, Any]:
             path.write_bytes(conv.convert())
             files[f"{name}, {precision}"] = path
     models = {k: TFLiteModel(p, threads) for k, p in files.items()}
-    for k in ("per head (today), fp32", "per head (today), int8"):
-        models[k.replace(",", " + force-fp16,")] = TFLiteModel(
-            files[k], threads, CpuSettings(compiled=True, xnnpack_flags=XNNPACK_FORCE_FP16))
+    for precision in ("fp32", "int8"):
+        models[f"{TODAY} + force-fp16, {precision}"] = TFLiteModel(
+            files[f"{TODAY}, {precision}"], threads,
+            CpuSettings(compiled=True, xnnpack_flags=XNNPACK_FORCE_FP16))
     x = rng.standard_normal((1, n, c)).astype(np.float32)
-    ref = models["per head (today), fp32"](x=x)["y"]
+    ref = models[f"{WHOLE}, fp32"](x=x)["y"]
     out: dict[str, Any] = {}
     for k, m in models.items():
         y = m(x=x)["y"]
@@ -492,12 +506,24 @@ def reloads(systems: list[str], threads: int, repeats: int) -> dict[str, Any]:
             for s, rs in got.items()}
 
 
+def layouts() -> dict[str, int]:
+    """The converter layout of the app's model and of the previous one (1 where the
+    manifest predates the record)."""
+    out = {}
+    for key, folder in (("app", APP_MODEL), ("previous", PREVIOUS_MODEL)):
+        path = folder / "manifest.json"
+        if path.is_file():
+            out[key] = int(json.loads(path.read_text()).get("extra", {}).get("layout", 1))
+    return out
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     systems = [s for s in args.systems.split(",")
-               if s != "app-layout1" or (LAYOUT1_MODEL / "manifest.json").is_file()]
+               if s != "app-previous" or (PREVIOUS_MODEL / "manifest.json").is_file()]
     phases = args.phases.split(",")
     res: dict[str, Any] = {"cpu": cpu_info(), "threads": args.threads, "repeats": args.repeats,
-                           "load_before": load_avg(), "systems": {s: {} for s in systems}}
+                           "load_before": load_avg(), "systems": {s: {} for s in systems},
+                           "layouts": layouts()}
     prep = OV_DIR / "prepare.json"
     res["ov_prepare"] = json.loads(prep.read_text()) if prep.is_file() else {}
     t0 = time.perf_counter()
@@ -528,8 +554,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 LABELS = {
     "app": "ParaSight, LiteRT Interpreter, int8 dynamic range (as shipped on AVX-512 CPUs)",
-    "app-layout1": ("ParaSight before layout 2 (Keras's GroupNorm and VAE attention "
-                    "arrangement), Interpreter, int8 dynamic range"),
+    "app-previous": ("ParaSight, the same weights converted at the previous layout, "
+                     "Interpreter, int8 dynamic range"),
     "app-compiled": ("ParaSight, LiteRT CompiledModel + weight cache, int8 dynamic range (as "
                      "shipped elsewhere)"),
     "app-fp16": "ParaSight, LiteRT CompiledModel + XNNPACK force-fp16, int8 dynamic range",
@@ -612,7 +638,7 @@ def report(res: dict[str, Any]) -> str:
                          f"{r.get('second_cpu_s', 0):.2f} s |")
         lines.append("")
     app_sums = {s: sysd[s]["unet-b1"].get("sum") for s in sysd  # same model, other runners
-                if s.startswith("app") and s != "app-layout1" and "unet-b1" in sysd[s]}
+                if s.startswith("app") and s != "app-previous" and "unet-b1" in sysd[s]}
     if len(app_sums) > 1 and "app" in app_sums:
         same = ", ".join(f"{s}: {'identical' if v == app_sums['app'] else 'differs'}"
                          for s, v in app_sums.items() if s != "app")
@@ -625,13 +651,21 @@ def report(res: dict[str, Any]) -> str:
         lines += ["", (f"One 512x512 image at the model's defaults ({sh['sampler']}, {sh['steps']} "
                        f"steps, guidance {sh['guidance']:g}), app's Engine in a fresh process, "
                        f"median of {len(sh['totals'])} fresh processes, the runs alternating, "
-                       f"each timing one image after a short warm-up image (so the timed image "
-                       f"loads the UNet again after the warm-up's decode):"), "",
+                       f"each timing one image after a short warm-up image (where the pipeline "
+                       f"lets the UNet go before each decode, the timed image loads it again "
+                       f"after the warm-up's decode):"), "",
                   ("| runner for the UNet and decoder | seconds per image | UNet per step | "
                   "decode | peak memory |"), "|---|---|---|---|---|"]
-        rows = [("Interpreter", sh), ("CompiledModel + XNNPACK weight cache", ca)]
-        if "layout1" in im:
-            rows.append(("Interpreter, the model converted before layout 2", im["layout1"]))
+        rows = [("Interpreter, as shipped (UNet and decoder both kept loaded)", sh)]
+        if "swap" in im:
+            rows.append(("Interpreter, the UNet let go before each decode", im["swap"]))
+        rows.append((("CompiledModel + XNNPACK weight cache, the UNet let go before each "
+                     "decode"), ca))
+        lay = res.get("layouts", {})
+        if "previous" in im:
+            rows.append(((f"Interpreter, the model converted at layout {lay['previous']} (as "
+                         f"shipped for it: the UNet let go before each decode)"),
+                         im["previous"]))
         for label, r in rows:
             t = r["timings"]
             lines.append(f"| {label} | {r['median_s']:.1f} s | {t['unet_per_step']:.2f} s | "
@@ -643,22 +677,31 @@ def report(res: dict[str, Any]) -> str:
                 f"Memory touched for the first time is slow on this machine (a virtual machine "
                 f"whose host backs guest memory on first use): writing {ft['gib']:g} GiB that "
                 f"the process never had took {ft['fresh_s']:.2f} s, the same size again after "
-                f"freeing it {ft['again_s']:.2f} s (benchmarks/bench_engine.py first_touch). "
-                f"The decoder's arena is about that size and is new memory at every image "
-                f"(the UNet is let go before it, and its memory given back): that, not "
-                f"arithmetic, is the gap between the decode in an image ({sh['timings']['decoder']:.2f} s) "
-                f"and a steady decode call"
-                + (f" ({steady['median_s']:.2f} s)" if steady else "") + ".")]
-        lines += ["", f"The two runners give {same}."
-                  + (f" Layout 2 against the model converted before it (same weights, both "
-                     f"int8): image PSNR {im['layout1_psnr_db']:.1f} dB (int8's rounding of "
-                     f"activations differs with the arrangement)." if "layout1" in im else ""),
+                f"freeing it {ft['again_s']:.2f} s (benchmarks/bench_engine.py first_touch; "
+                f"memory given back is returned to the host within seconds). Where the UNet "
+                f"is let go before each decode, the decoder's arena (about a GiB) is new "
+                f"memory at every image: that, not arithmetic, is the gap between the decode "
+                f"in such an image"
+                + (f" ({im['swap']['timings']['decoder']:.2f} s)" if "swap" in im else "")
+                + " and a steady decode call"
+                + (f" ({steady['median_s']:.2f} s)" if steady else "")
+                + f"; kept loaded, the decode in an image takes {sh['timings']['decoder']:.2f} s.")]
+        lines += ["", f"The two runners give {same}"
+                  + (f"; keeping both stages loaded gives "
+                     f"{'the same image' if im['swap_identical'] else 'a different image'}"
+                     if "swap_identical" in im else "") + "."
+                  + (f" Layout {lay.get('app')} against layout {lay.get('previous')} (same "
+                     f"weights, both int8): "
+                     + ("identical images." if im["previous_identical"] else
+                        f"image PSNR {im['previous_psnr_db']:.1f} dB (int8's rounding of "
+                        f"activations differs with the arrangement).")
+                     if "previous" in im and "previous_identical" in im else ""),
                   ""]
     att = res.get("attention")
     if att:
         lines += ["", (f"Attention levers on one block alone (the UNet's largest self-attention: "
                        f"4,096 tokens, 320 channels, 8 heads, {att['gflop']:.0f} GFLOP; the app's "
-                       f"runner, {res['threads']} threads; error against the app's arrangement "
+                       f"runner, {res['threads']} threads; error against the per-head arrangement "
                        f"at fp32; CPU = both threads' time):"), "",
                   "| arrangement, precision | time | CPU time | GFLOP/s | max rel. error |",
                   "|---|---|---|---|---|"]
@@ -708,11 +751,11 @@ def targets_text(res: dict[str, Any]) -> list[str]:
             out.append(f"- for scale, OpenVINO's default at the same settings from its calls "
                        f"above ({c['steps']} x UNet batch 2 + one decode, loading not counted): "
                        f"{est:.1f} s")
-    out.append("- image PSNR against fp32 and the KerasCV parity: layout 2 changes the "
-               "arithmetic's order, so they are measured again on its conversions (\"Stable "
-               "Diffusion v1.4: conversion and 512x512 generation\", make bench-sd; "
-               "tests/engine/test_sd_parity.py); the runners' choice leaves outputs "
-               "bit-identical")
+    out.append("- image PSNR against fp32 and the KerasCV parity: measured on the current "
+               "layout's conversions (\"Stable Diffusion v1.4: conversion and 512x512 "
+               "generation\", make bench-sd; tests/engine/test_sd_parity.py); the runners' "
+               "choice leaves outputs bit-identical, and the layouts' images are compared "
+               "above")
     return out
 
 
@@ -730,15 +773,17 @@ def levers_text(res: dict[str, Any]) -> list[str]:
         cpu = {s: r.get("load_first_cpu_s", 0.0) - r.get("second_cpu_s", 0.0)
                for s, r in rl.items()}
         im = res.get("images")
-        image = (f" Whole images at the defaults: {im['shipped']['median_s']:.1f} s with the "
-                 f"interpreter, {im['cache']['median_s']:.1f} s with the cache, peak {im['shipped']['peak_gib']:.2f} "
-                 f"and {im['cache']['peak_gib']:.2f} GiB, "
-                 + ("identical images." if im["identical"] else
-                    f"image PSNR {im['psnr_db']:.1f} dB.") if im else "")
+        base = im.get("swap", im["shipped"]) if im else None
+        image = (f" Whole images at the defaults, the UNet let go before each decode: "
+                 f"{base['median_s']:.1f} s with the interpreter, {im['cache']['median_s']:.1f} s "
+                 f"with the cache, peak {base['peak_gib']:.2f} and {im['cache']['peak_gib']:.2f} "
+                 f"GiB, " + ("identical images." if im["identical"] else
+                             f"image PSNR {im['psnr_db']:.1f} dB.") if im and base else "")
         out.append(
             f"- **Kept, per machine: XNNPACK's weight cache** (LiteRT CompiledModel, `CpuOptions."
-            f"xnnpack_weight_cache_path`), for the UNet and the full decoder, which the pipeline "
-            f"drops and loads again around every decode: here reloading the UNet costs "
+            f"xnnpack_weight_cache_path`), for the UNet and the full decoder of a model too "
+            f"large to keep both loaded, which the pipeline drops and loads again around every "
+            f"decode: here reloading the UNet costs "
             f"{extra['app']:.1f} s ({cpu['app']:.1f} s of CPU) more than a steady call with the "
             f"interpreter, which packs its weights again, and {extra['app-compiled']:.1f} s "
             f"({cpu['app-compiled']:.1f} s of CPU) with the cache. Same kernels, same numbers "
@@ -749,25 +794,46 @@ def levers_text(res: dict[str, Any]) -> list[str]:
             f"was measured at 5-15 s an image (AVX2 EPYC), and where the flags are unknown. "
             f"Never for fp32 models or read-only folders. Not measured on an AVX2 CPU in this "
             f"run.")
-    if "app-layout1" in sysd:
+    lay = res.get("layouts", {})
+    if "app-previous" in sysd and lay.get("app") == 3:
         out.append(
-            f"- **Kept: layout 2** (engine/lean_keras.py, the converter's arrangement of "
-            f"GroupNormalization and the VAE attention; same arithmetic, checked against Keras "
-            f"at every conversion): UNet batch 1 {ratio('app', 'app-layout1', 'unet-b1')}, "
-            f"batch 2 {ratio('app', 'app-layout1', 'unet-b2')}, decode "
-            f"{ratio('app', 'app-layout1', 'decoder')} the time of the same weights converted "
-            f"before it. Keras's GroupNormalization reduces a five-axis reshape, which LiteRT "
-            f"runs on its one-thread reference MEAN at about 2 GB/s (benchmarks/op_profile.py: "
-            f"35% of the decoder's operator time); per-channel spatial means are XNNPACK's "
-            f"global average pool. The VAE attention no longer transposes its 4096x4096 "
-            f"scores.")
+            f"- **Kept: layout 3** (the converter's arrangement: engine/lean_keras.py and "
+            f"sd_convert._attention_per_head; checked against Keras at every conversion): "
+            f"UNet batch 1 {ratio('app', 'app-previous', 'unet-b1')}, batch 2 "
+            f"{ratio('app', 'app-previous', 'unet-b2')}, decode "
+            f"{ratio('app', 'app-previous', 'decoder')} the time of the same weights at layout "
+            f"{lay.get('previous')}. The 64x64 self-attentions take their queries 512 at a "
+            f"time, so each score matrix (8 MB instead of 64 MB) stays in cache through its "
+            f"softmax: the same products row by row. GroupNorm's group means and UpSampling2D's "
+            f"repeated pixels are broadcast products with ones instead of TILE, which XNNPACK "
+            f"does not take: the decoder was cut into 67 separately delegated pieces, each "
+            f"UNet part into 11 to 49, by operators run on the interpreter's own one-thread "
+            f"kernel; now the decoder is one piece.")
+    im = res.get("images", {})
+    if "swap" in im:
+        sh, sw = im["shipped"], im["swap"]
+        out.append(
+            f"- **Kept: the UNet and decoder both loaded between images** where they fit "
+            f"(pipeline.keep_stages_loaded: the files and the decoder's arena estimated within "
+            f"2.5 GiB and half the memory available; layout 3 or later, whose one-piece "
+            f"decoder needs about 0.4 GiB less): {sh['median_s']:.1f} s an image against "
+            f"{sw['median_s']:.1f} s letting the UNet go before each decode "
+            f"({sh['median_s'] / sw['median_s']:.2f}x), peak {sh['peak_gib']:.2f} against "
+            f"{sw['peak_gib']:.2f} GiB, "
+            + ("the same image." if im.get("swap_identical") else "a different image!"))
+    out.append(
+        "- Kept earlier: layout 2 (GroupNorm statistics as 4-D spatial means, XNNPACK's "
+        "global average pool, instead of Keras's five-axis reduction on LiteRT's one-thread "
+        "reference MEAN; the VAE attention without its transposed 4096x4096 scores): decode "
+        "0.57x, UNet 0.96-0.99x the time of layout 1 (2026-12-03 04:21 UTC, this AMD EPYC, "
+        "the same command).")
     c1, cd = ratio("app-compiled", "app", "unet-b1"), ratio("app-compiled", "app", "decoder")
     out.append(f"- CompiledModel alone (no cache): UNet batch 1 {c1} the interpreter's time, "
                f"decode {cd}: the same XNNPACK kernels; it matters only for the options it "
                f"takes.")
     att = res.get("attention", {}).get("rows", {})
-    t = att.get("per head (today), fp32")
-    f16 = att.get("per head (today) + force-fp16, fp32")
+    t = att.get(f"{TODAY}, fp32")
+    f16 = att.get(f"{TODAY} + force-fp16, fp32")
     if t and f16:
         out.append(
             f"- Force-fp16 (`xnnpack_flags=4`): this CPU has no AVX512-FP16, so XNNPACK "
@@ -778,13 +844,13 @@ def levers_text(res: dict[str, Any]) -> list[str]:
             f"Intel Xeon with AVX512-FP16: notes/engine-speed.md; not measurable here).")
     if t:
         alts = [f"{k} {r['median_s'] * 1e3:.0f} ms" for k, r in att.items()
-                if "force" not in k and k != "per head (today), fp32"]
+                if "force" not in k and k != f"{TODAY}, fp32"]
         out.append(
-            f"- Attention rearranged ({'; '.join(alts)}; today's per-head fp32 "
+            f"- Attention rearranged ({'; '.join(alts)}; today's arrangement at fp32 "
             f"{t['median_s'] * 1e3:.0f} ms): the products of two activations stay fp32 whatever "
             f"the arrangement (int8 dynamic range quantizes only weights' products), at "
-            f"{res['attention']['gflop'] / t['median_s']:.0f} GFLOP/s; no arrangement pays enough "
-            f"to change the converter. LiteRT reaches no bf16 kernel (XNNPACK's delegate has no "
+            f"{res['attention']['gflop'] / t['median_s']:.0f} GFLOP/s; query chunks are kept "
+            f"(layout 3), batching all heads is slower. LiteRT reaches no bf16 kernel (XNNPACK's delegate has no "
             f"bf16 tensors), which is what OpenVINO uses on this CPU (`INFERENCE_PRECISION_HINT` "
             f"bf16 on AVX512_BF16).")
     out.append("- `CpuOptions(enable_ynnpack=True)`: this LiteRT (2.3.0) fails to compile the "
@@ -816,6 +882,7 @@ def main() -> int:
     ic.add_argument("--threads", type=int, default=2)
     ic.add_argument("--count", type=int, default=2)
     ic.add_argument("--reload-cache", action="store_true")
+    ic.add_argument("--swap", action="store_true")
     ic.add_argument("--tag", default="shipped")
     ic.add_argument("--model", type=Path, default=APP_MODEL)
     ap.add_argument("--systems", default=DEFAULT_SYSTEMS)
@@ -830,10 +897,11 @@ def main() -> int:
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
     if args.command == "serve-app":
-        model = LAYOUT1_MODEL if args.system == "app-layout1" else args.model
+        model = PREVIOUS_MODEL if args.system == "app-previous" else args.model
         return serve_app(model, args.system, args.threads)
     if args.command == "image-child":
-        return image_child(args.model, args.threads, args.reload_cache, args.count, args.tag)
+        return image_child(args.model, args.threads, args.reload_cache, args.count, args.tag,
+                           args.swap)
     if args.report_only:
         publish(json.loads(RESULTS.read_text()), args)
         return 0
