@@ -98,6 +98,26 @@ def keep_stages_loaded(model_bytes: int, pixels: int, one_piece: bool,
             and (available is None or 2 * need <= available))
 
 
+def stage_plan(manifest: ModelManifest) -> tuple[bool, bool, str]:
+    """(large, keep both stages loaded, a sentence for the Models window) for a model:
+    small models keep everything and say nothing."""
+    unet_bytes = sum(manifest.path(p.file).stat().st_size for p in manifest.unet_parts)
+    if unet_bytes <= _SWAP_ABOVE_BYTES:
+        return False, True, ""
+    model_bytes = unet_bytes + sum(manifest.path(f).stat().st_size
+                                   for f in (manifest.text_encoder, manifest.decoder))
+    pixels = manifest.width * manifest.height
+    need = (model_bytes + pixels * _DECODER_BYTES_PER_PIXEL) / 2**30
+    one_piece = int(manifest.extra.get("layout", 1)) >= _ONE_PIECE_LAYOUT
+    if keep_stages_loaded(model_bytes, pixels, one_piece, available_bytes()):
+        return True, True, (f" Its UNet and decoder stay loaded between images (about "
+                            f"{need:.1f} GiB together).")
+    why = ("a decoder converted before layout 3 needs more" if not one_piece else
+           f"together they would need about {need:.1f} GiB")
+    return True, False, (" To keep memory low, its UNet is let go while each image decodes "
+                         f"and loaded again for the next ({why}).")
+
+
 def latent_preview(latent: NDArray[np.float32], manifest: ModelManifest) -> NDArray[np.uint8]:
     """A fixed linear map from the latent channels to RGB: no decoder run needed."""
     factors = np.asarray(manifest.preview_factors, dtype=np.float32)
@@ -133,32 +153,28 @@ class Pipeline:
         self.manifest = manifest
         self.tokenizer = tokenizer or Tokenizer()
         self._threads = threads
-        #: How the UNet and the full decoder run: they are loaded again for every image
-        #: (below), so where packing weights is slow they keep XNNPACK's packed weights in
-        #: a cache (runner.reload_settings chooses per machine)
+        #: How the UNet and the full decoder run: where they are loaded again for every
+        #: image (below), and packing weights is slow, they keep XNNPACK's packed weights
+        #: in a cache (runner.reload_settings chooses per machine)
         self.reload_cpu = reload_settings(manifest.folder, manifest.extra.get("precision"))
         self.text_encoder = TFLiteModel(manifest.path(manifest.text_encoder), threads)
         self.unet_parts = self._load_unet()
         #: TAESD, when the model has it: small (about 1 MB at int8), so always resident; the
-        #: full decoder (a 1.4 GiB arena at 512x512) is then loaded only for a full decode.
+        #: full decoder (a 1 GiB arena at 512x512) is then loaded only for a full decode.
         self.fast_decoder = self._load_extra(manifest.fast_decoder)
         self.decoder: TFLiteModel | None = (
             None if self.fast_decoder is not None else self._load_decoder())
         self.preview_decoder = self._load_extra(manifest.preview_decoder)
         self.guidance_embedding = self._load_guidance(manifest)
         self._encoders: dict[str, TFLiteModel] = {}  # loaded on first use, by file
-        unet_bytes = sum(manifest.path(p.file).stat().st_size for p in manifest.unet_parts)
+        large, keep, _ = stage_plan(manifest)
         #: A large model (Stable Diffusion): its image encoder, when used, runs with the
         #: UNet let go (a large arena of its own at 512x512).
-        self.large = unet_bytes > _SWAP_ABOVE_BYTES
-        model_bytes = unet_bytes + sum(manifest.path(f).stat().st_size
-                                       for f in (manifest.text_encoder, manifest.decoder))
+        self.large = large
         #: Keep only one of the UNet and the decoder in memory at a time: the UNet is let
         #: go before decoding and loaded again for the next image, unless both fit
         #: (:func:`keep_stages_loaded`); small models keep everything.
-        self.swap_stages = self.large and not keep_stages_loaded(
-            model_bytes, manifest.width * manifest.height,
-            int(manifest.extra.get("layout", 1)) >= _ONE_PIECE_LAYOUT, available_bytes())
+        self.swap_stages = not keep
         self._contexts: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
         #: The batch the UNet was converted for: None where any batch runs. A fixed
         #: batch lets the interpreter plan every tensor ahead (no shape operators in

@@ -83,6 +83,17 @@ def _older_layout(m: ModelManifest) -> str:
             f"makes {gain} (the same image, or one rounded slightly differently).")
 
 
+def _stages(m: ModelManifest) -> str:
+    """How a large model uses memory between images (pipeline.stage_plan); "" where its
+    files cannot be read (the store reports that elsewhere)."""
+    from .pipeline import stage_plan
+
+    try:
+        return stage_plan(m)[2]
+    except OSError:
+        return ""
+
+
 class HashCache:
     """sha256 of model files, remembered by (path, size, mtime_ns) in one JSON file."""
 
@@ -217,5 +228,6 @@ class ModelStore:
             fast_decoder=m.fast_decoder.name if m.fast_decoder else "",
             guidance_embedding=m.guidance_embedding is not None,
             precision=str(m.extra.get("precision") or ""),
-            runs_on=reload_choice(m.folder, m.extra.get("precision"))[1] + _older_layout(m),
+            runs_on=(reload_choice(m.folder, m.extra.get("precision"))[1] + _stages(m)
+                     + _older_layout(m)),
         )
