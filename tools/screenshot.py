@@ -6,6 +6,7 @@
     .venv/bin/python tools/screenshot.py --few-step [--model-dir DIR] \
         [--out docs/screenshot_fewstep.png]
     .venv/bin/python tools/screenshot.py --witness [--model-dir DIR] [--steps N]
+    .venv/bin/python tools/screenshot.py --models --installed MODEL_DIR... [--out FILE]
 
 Without a display it starts its own Xvfb (``apt-get install xvfb``) and runs Qt's xcb
 platform on it, so the picture is what a desktop shows (minus the window frame). The
@@ -24,6 +25,8 @@ mask and refine it, refine again) and saves docs/screenshot_sketch.png (the sket
 window over the main one), docs/screenshot_variations.png (the four, one picked) and
 docs/screenshot_lineage.png (the history showing the chain). The model is the store's
 default where it can start from an image, else the tiny test model (which can).
+``--models`` shows the Models window with the first ``--installed`` folder selected (its
+licence, source and how it runs on this computer) and saves the window.
 """
 
 from __future__ import annotations
@@ -334,6 +337,33 @@ def write_import_samples(folder: Path) -> tuple[Path, Path]:
     return checkpoint, lora
 
 
+def run_models_window(out: Path, installed: tuple[Path, ...]) -> int:
+    """The Models window, the first installed folder selected; the window saved to ``out``."""
+    from PySide6.QtWidgets import QApplication
+
+    from parasight_desktop.ui.app import make_application
+    from parasight_desktop.ui.model_manager import ModelManagerDialog
+
+    app = make_application(["parasight"])
+    with tempfile.TemporaryDirectory(prefix="parasight-shot-") as tmp:
+        os.environ["PARASIGHT_DATA_DIR"] = str(Path(tmp) / "data")
+        (Path(tmp) / "data" / "models").mkdir(parents=True)
+        for folder in installed:
+            (Path(tmp) / "data" / "models" / folder.name).symlink_to(folder.resolve())
+        models = ModelManagerDialog()
+        models.move(0, 0)
+        models.show()
+        if installed and not models.select(("installed", installed[0].name)):
+            print(f"{installed[0].name} is not listed", file=sys.stderr)
+            return 1
+        _settle(app)
+        ok = _grab_screen(app, [models], out)
+        models.shutdown()
+        models.close()
+        QApplication.processEvents()
+    return 0 if ok else 1
+
+
 def run_import_dialog(out: Path, checkpoint: Path | None = None, lora: str | None = None,
                       installed: tuple[Path, ...] = ()) -> int:
     """The Models window with the import dialog open on it; the screen saved to ``out``."""
@@ -401,8 +431,10 @@ def main() -> int:
                              "screenshot_variations.png and screenshot_lineage.png")
     parser.add_argument("--checkpoint", type=Path, help="--import-dialog: the file to show")
     parser.add_argument("--lora", help="--import-dialog: a LoRA FILE[:STRENGTH] to add")
+    parser.add_argument("--models", action="store_true",
+                        help="the Models window, the first --installed folder selected")
     parser.add_argument("--installed", type=Path, action="append", default=[],
-                        help="--import-dialog: a model folder to list as installed")
+                        help="--import-dialog, --models: a model folder to list as installed")
     args = parser.parse_args()
     xvfb = None
     if not os.environ.get("DISPLAY"):
@@ -416,6 +448,8 @@ def main() -> int:
                 else ROOT / "docs" / "import_dialog.png"
             return run_import_dialog(out.resolve(), args.checkpoint, args.lora,
                                      tuple(args.installed))
+        if args.models:
+            return run_models_window(args.out.resolve(), tuple(args.installed))
         if args.witness:
             return run_witness(ROOT / "docs", args.model_dir, args.steps)
         if args.few_step:
