@@ -337,6 +337,14 @@ def write_import_samples(folder: Path) -> tuple[Path, Path]:
     return checkpoint, lora
 
 
+def _scratch_models(tmp: Path, installed: tuple[Path, ...]) -> None:
+    """A data folder under ``tmp`` for this run, with ``installed`` linked in as models."""
+    os.environ["PARASIGHT_DATA_DIR"] = str(tmp / "data")
+    (tmp / "data" / "models").mkdir(parents=True)
+    for folder in installed:
+        (tmp / "data" / "models" / folder.name).symlink_to(folder.resolve())
+
+
 def run_models_window(out: Path, installed: tuple[Path, ...]) -> int:
     """The Models window, the first installed folder selected; the window saved to ``out``."""
     from PySide6.QtWidgets import QApplication
@@ -346,10 +354,7 @@ def run_models_window(out: Path, installed: tuple[Path, ...]) -> int:
 
     app = make_application(["parasight"])
     with tempfile.TemporaryDirectory(prefix="parasight-shot-") as tmp:
-        os.environ["PARASIGHT_DATA_DIR"] = str(Path(tmp) / "data")
-        (Path(tmp) / "data" / "models").mkdir(parents=True)
-        for folder in installed:
-            (Path(tmp) / "data" / "models" / folder.name).symlink_to(folder.resolve())
+        _scratch_models(Path(tmp), installed)
         models = ModelManagerDialog()
         models.move(0, 0)
         models.show()
@@ -375,10 +380,7 @@ def run_import_dialog(out: Path, checkpoint: Path | None = None, lora: str | Non
 
     app = make_application(["parasight"])
     with tempfile.TemporaryDirectory(prefix="parasight-shot-") as tmp:
-        os.environ["PARASIGHT_DATA_DIR"] = str(Path(tmp) / "data")
-        (Path(tmp) / "data" / "models").mkdir(parents=True)
-        for folder in installed:
-            (Path(tmp) / "data" / "models" / folder.name).symlink_to(folder.resolve())
+        _scratch_models(Path(tmp), installed)
         spec = LoraSpec.parse(lora) if lora else None
         if checkpoint is None:
             checkpoint, sample = write_import_samples(Path(tmp))

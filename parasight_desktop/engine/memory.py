@@ -11,13 +11,9 @@ def peak_rss_bytes() -> int:
     carries the parent's resident size at exec into it, so a small child of a large
     process reports the parent's peak. ``ru_maxrss`` is the fallback elsewhere.
     """
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    hwm = _proc_kib("/proc/self/status", "VmHWM:")
+    if hwm is not None:
+        return hwm * 1024
     try:
         import resource
     except ImportError:  # Windows
@@ -29,16 +25,24 @@ def peak_rss_bytes() -> int:
 def available_bytes() -> int | None:
     """Memory the system can give without swapping (Linux ``MemAvailable``; free pages
     elsewhere), or None where it cannot say."""
-    try:
-        with open("/proc/meminfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    available = _proc_kib("/proc/meminfo", "MemAvailable:")
+    if available is not None:
+        return available * 1024
     import os
 
     try:
         return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
     except (AttributeError, ValueError, OSError):
         return None
+
+
+def _proc_kib(path: str, key: str) -> int | None:
+    """The kB figure on ``key``'s line of a Linux /proc file; None where there is none."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

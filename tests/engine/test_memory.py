@@ -1,4 +1,5 @@
-"""peak_rss_bytes reports a child's own peak, not the peak of the process it came from."""
+"""peak_rss_bytes reports a child's own peak, not the peak of the process it came from;
+available_bytes reads what the system can give."""
 
 from __future__ import annotations
 
@@ -25,3 +26,13 @@ def test_a_small_child_of_a_large_process_reports_its_own_peak() -> None:
     del big
     assert after - before >= 60 * 2**20  # it sees its own 64 MiB
     assert after < 300 * 2**20  # and not this process's 400 MiB
+
+
+def test_available_memory_is_what_the_system_says() -> None:
+    from parasight_desktop.engine.memory import available_bytes
+
+    got = available_bytes()
+    assert got is not None and got > 0
+    with open("/proc/meminfo", encoding="ascii") as f:
+        total = next(int(line.split()[1]) for line in f if line.startswith("MemTotal:"))
+    assert got <= total * 1024
