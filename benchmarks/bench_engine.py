@@ -224,6 +224,7 @@ def image_child(model_dir: Path, threads: int, reload_cache: bool, images: int,
     """Images at the model's defaults through the app's Engine, in this fresh process: a
     short warm-up image (models loaded, weight caches filled), then ``images`` timed ones
     (each after a decode, so each loads the UNet again)."""
+    from parasight_desktop.engine import memory as memory_mod
     from parasight_desktop.engine import pipeline as pipeline_mod
     from parasight_desktop.engine.pipeline import Engine
     from parasight_desktop.engine.runner import CpuSettings
@@ -233,7 +234,7 @@ def image_child(model_dir: Path, threads: int, reload_cache: bool, images: int,
     if not reload_cache:  # the runner as it was: the interpreter, weights packed each load
         pipeline_mod.reload_settings = lambda folder, precision: CpuSettings()  # type: ignore[assignment]
     if swap:  # the UNet let go before every decode, whatever the model's size
-        pipeline_mod.keep_stages_loaded = lambda *a: False  # type: ignore[assignment]
+        memory_mod.keep_stages_loaded = lambda *a: False  # type: ignore[assignment]
     eng = Engine(ModelStore([model_dir.parent]), threads=threads)
     eng.generate(GenerationRequest(IMAGE_PROMPT, seed=1, model=model_dir.name, steps=2))
     totals, last = [], None
@@ -814,7 +815,7 @@ def levers_text(res: dict[str, Any]) -> list[str]:
         sh, sw = im["shipped"], im["swap"]
         out.append(
             f"- **Kept: the UNet and decoder both loaded between images** where they fit "
-            f"(pipeline.keep_stages_loaded: the files and the decoder's arena estimated within "
+            f"(memory.keep_stages_loaded: the files and the decoder's arena estimated within "
             f"2.5 GiB and half the memory available; layout 3 or later, whose one-piece "
             f"decoder needs about 0.4 GiB less): {sh['median_s']:.1f} s an image against "
             f"{sw['median_s']:.1f} s letting the UNet go before each decode "

@@ -50,7 +50,7 @@ from numpy.typing import NDArray
 from .errors import CancelledError, InputError, ModelError
 from .inpaint import blur_mask, latent_mask, overlay
 from .manifest import DecoderSpec, EncoderSpec, ModelManifest
-from .memory import available_bytes
+from .memory import stage_plan
 from .runner import TFLiteModel, reload_settings
 from .schedulers import Scheduler, make_scheduler
 from .store import ModelStore
@@ -69,55 +69,6 @@ from .types import (
 OnStep = Callable[[int, int, NDArray[np.uint8] | None], None]
 _POSITIONS = np.arange(MAX_TOKENS, dtype=np.int32)[None, :]
 _CONTEXT_CACHE = 8
-_SWAP_ABOVE_BYTES = 256 * 2**20
-#: What a large model's text encoder, UNet and full decoder may need together and still
-#: all stay loaded between images (the process's own peak stays under 3 GiB).
-RESIDENT_BUDGET_BYTES = int(2.5 * 2**30)
-#: The full decoder's working memory per output pixel in a one-piece XNNPACK graph
-#: (converter layout 3: a decoder process peaks at 1.08 GiB at 512x512, bench_engine).
-_DECODER_BYTES_PER_PIXEL = 4096
-#: The converter layout from which a Stable Diffusion decoder is one XNNPACK graph.
-_ONE_PIECE_LAYOUT = 3
-
-
-def keep_stages_loaded(model_bytes: int, pixels: int, one_piece: bool,
-                       available: int | None) -> bool:
-    """Whether a large model keeps its UNet and full decoder both loaded between images.
-
-    Letting the UNet go before each decode keeps the peak lower, at a price every image:
-    the UNet's weights are packed again (about 1 s here, 5-15 s on an AVX2 CPU) and the
-    decoder's arena is memory the process touches anew (3-5 s more in a virtual machine
-    that backs memory on first use; docs/BENCHMARKS.md, "Engine speed"). Both stay when
-    the files (``model_bytes``: text encoder, UNet, decoder) and the decoder's arena are
-    estimated within :data:`RESIDENT_BUDGET_BYTES` and within half of what the system has
-    available. SD 1.x at int8, 512x512: 2.0 GiB estimated, 2.35 GiB measured peak, 26.8 s
-    an image against 33 s when swapping (bench_engine, AMD EPYC). Older conversions
-    (``one_piece`` False: a decoder cut into pieces needs 0.4 GiB more) keep swapping."""
-    need = model_bytes + pixels * _DECODER_BYTES_PER_PIXEL
-    return (one_piece and need <= RESIDENT_BUDGET_BYTES
-            and (available is None or 2 * need <= available))
-
-
-def stage_plan(manifest: ModelManifest) -> tuple[bool, bool, str]:
-    """(large, keep both stages loaded, a sentence for the Models window) for a model:
-    small models keep everything and say nothing."""
-    unet_bytes = sum(manifest.path(p.file).stat().st_size for p in manifest.unet_parts)
-    if unet_bytes <= _SWAP_ABOVE_BYTES:
-        return False, True, ""
-    model_bytes = unet_bytes + sum(manifest.path(f).stat().st_size
-                                   for f in (manifest.text_encoder, manifest.decoder))
-    pixels = manifest.width * manifest.height
-    need = (model_bytes + pixels * _DECODER_BYTES_PER_PIXEL) / 2**30
-    one_piece = int(manifest.extra.get("layout", 1)) >= _ONE_PIECE_LAYOUT
-    if keep_stages_loaded(model_bytes, pixels, one_piece, available_bytes()):
-        return True, True, (f" Its UNet and decoder stay loaded between images (about "
-                            f"{need:.1f} GiB together).")
-    why = ("a decoder converted before layout 3 needs more" if not one_piece else
-           f"together they would need about {need:.1f} GiB")
-    return True, False, (" To keep memory low, its UNet is let go while each image decodes "
-                         f"and loaded again for the next ({why}).")
-
-
 def latent_preview(latent: NDArray[np.float32], manifest: ModelManifest) -> NDArray[np.uint8]:
     """A fixed linear map from the latent channels to RGB: no decoder run needed."""
     factors = np.asarray(manifest.preview_factors, dtype=np.float32)
@@ -173,7 +124,7 @@ class Pipeline:
         self.large = large
         #: Keep only one of the UNet and the decoder in memory at a time: the UNet is let
         #: go before decoding and loaded again for the next image, unless both fit
-        #: (:func:`keep_stages_loaded`); small models keep everything.
+        #: (:func:`memory.keep_stages_loaded`); small models keep everything.
         self.swap_stages = not keep
         self._contexts: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
         #: The batch the UNet was converted for: None where any batch runs. A fixed

@@ -20,6 +20,7 @@ import platformdirs
 from .errors import InputError, ModelError
 from .fileio import atomic_write_bytes, sha256_file
 from .manifest import MANIFEST, ModelDefaults, ModelManifest, load_manifest
+from .memory import stage_plan
 from .runner import reload_choice
 
 APP_NAME = "ParaSight"
@@ -84,10 +85,8 @@ def _older_layout(m: ModelManifest) -> str:
 
 
 def _stages(m: ModelManifest) -> str:
-    """How a large model uses memory between images (pipeline.stage_plan); "" where its
+    """How a large model uses memory between images (memory.stage_plan); "" where its
     files cannot be read (the store reports that elsewhere)."""
-    from .pipeline import stage_plan
-
     try:
         return stage_plan(m)[2]
     except OSError:
