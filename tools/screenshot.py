@@ -346,7 +346,8 @@ def _scratch_models(tmp: Path, installed: tuple[Path, ...]) -> None:
 
 
 def run_models_window(out: Path, installed: tuple[Path, ...]) -> int:
-    """The Models window, the first installed folder selected; the window saved to ``out``."""
+    """The Models window, the first installed folder selected (with none, the catalogue's
+    first model: its licence and conversion page); the window saved to ``out``."""
     from PySide6.QtWidgets import QApplication
 
     from parasight_desktop.ui.app import make_application
@@ -361,6 +362,10 @@ def run_models_window(out: Path, installed: tuple[Path, ...]) -> int:
         if installed and not models.select(("installed", installed[0].name)):
             print(f"{installed[0].name} is not listed", file=sys.stderr)
             return 1
+        if not installed:
+            from parasight_desktop.engine.catalog import all_entries
+
+            models.select(("catalogue", all_entries()[0].name))
         _settle(app)
         ok = _grab_screen(app, [models], out)
         models.shutdown()
@@ -434,7 +439,8 @@ def main() -> int:
     parser.add_argument("--checkpoint", type=Path, help="--import-dialog: the file to show")
     parser.add_argument("--lora", help="--import-dialog: a LoRA FILE[:STRENGTH] to add")
     parser.add_argument("--models", action="store_true",
-                        help="the Models window, the first --installed folder selected")
+                        help="the Models window, the first --installed folder selected "
+                             "(with none: the catalogue's first model)")
     parser.add_argument("--installed", type=Path, action="append", default=[],
                         help="--import-dialog, --models: a model folder to list as installed")
     args = parser.parse_args()
