@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: run test setup train-mini bench bench-sd bench-speed bench-import bench-fewstep bench-engine parity-sd2 lint package clean
+.PHONY: run test setup train-mini bench bench-sd bench-speed bench-import bench-fewstep bench-engine parity-sd parity-sd2 lint package clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -48,6 +48,14 @@ bench-fewstep: $(STAMP)
 # same random full-size SD 1.5 weights, calls interleaved; results in docs/BENCHMARKS.md.
 bench-engine: $(STAMP)
 	bash benchmarks/ov_env.sh && $(BIN)/python benchmarks/bench_engine.py
+
+# Stable Diffusion v1.4 at full size against KerasCV's own pipeline
+# (tests/engine/test_sd_parity.py): a full-size conversion (about 16 minutes, 8 GB under
+# .cache/sd-parity), kept out of `make test` for its time; result in docs/BENCHMARKS.md.
+parity-sd: $(STAMP)
+	PARASIGHT_SD_PARITY=1 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -s -ra \
+		tests/engine/test_sd_parity.py -k keras_cv_generate_image
+	$(BIN)/python benchmarks/report_parity.py
 
 # The SD 2.x import against diffusers (tests/engine/test_import_parity.py): a second
 # full-size conversion, kept out of `make test` for its time; result in docs/BENCHMARKS.md.

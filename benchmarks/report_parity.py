@@ -2,11 +2,13 @@
 
     make test                 # or: pytest tests/engine/test_import_parity.py (SD 1.x)
     make parity-sd2           # the SD 2.x cases
+    make parity-sd            # SD v1.4 against KerasCV's own pipeline (runs this script)
     pytest tests/engine/test_sd_parity.py -k image_encoder   # the image encoder alone
     .venv/bin/python benchmarks/report_parity.py
 
-The parity tests keep what they measured in .cache/import-parity/results.json and
-.cache/sd-parity/image-encoder/results.json (make test runs pytest without -s); this script
+The parity tests keep what they measured in .cache/import-parity/results.json,
+.cache/sd-parity/results.json and .cache/sd-parity/image-encoder/results.json (make test
+runs pytest without -s); this script
 turns them into tables, with the machine and date.
 """
 
@@ -23,6 +25,7 @@ from benchmarks._report import write_section
 from benchmarks.import_fixture import CACHE
 
 ENCODER_RESULTS = ROOT / ".cache" / "sd-parity" / "image-encoder" / "results.json"
+KERAS_RESULTS = ROOT / ".cache" / "sd-parity" / "results.json"
 #: The machine's CPU as the docs name it (/proc/cpuinfo says only "AMD EPYC").
 CPU = "AMD EPYC (Zen 5), 2 cores"
 
@@ -67,6 +70,13 @@ def main() -> None:
                 f"{r['convert_peak_gib']:.2f} GiB | {r['encode_seconds']:.1f} s, "
                 f"{r['encode_peak_gib']:.2f} GiB |"
                 for k, r in encoder.items() if "tensorflow_fp32_relative_error" in r]
+    keras = (json.loads(KERAS_RESULTS.read_text()) if KERAS_RESULTS.is_file() else {}).get(
+        "keras-cv-generate-image")
+    keras_row = ("| not run | | | | |" if keras is None else
+                 f"| {keras['ran']} | {keras['layout']} | {keras['sampler']}, {keras['steps']} "
+                 f"steps, guidance {keras['guidance']:g} | {keras['image_psnr_db']:.1f} dB | "
+                 f"{keras['latent_rel_error']:.2e} | "
+                 f"{'pass' if keras['passed'] else 'FAIL'} (40 dB, 1e-3) |")
     weights = [f"| {k.removeprefix('weights-')} | {v['seconds']:.0f} s | "
                f"{v['peak_gib']:.2f} GiB | {v.get('weights_set', '')} |"
                for k, v in results.items() if k.startswith("weights-")]
@@ -112,6 +122,13 @@ def main() -> None:
         "| model | sampler | image PSNR vs diffusers | final latent rel. error | encoder "
         "rel. error | |\n|---|---|---|---|---|---|\n"
         + ("\n".join(img2img) or "| not run | | | | | |") +
+        "\n\n**KerasCV's own pipeline** (`make parity-sd`, tests/engine/test_sd_parity.py; "
+        "outside `make test` for its 16 minutes and 8 GB): Stable Diffusion v1.4 in "
+        "KerasCV's three HDF5 files with seeded random weights, converted by ParaSight at "
+        "fp32 at the converter's layout of the day, generating from the same noise and "
+        "prompt as keras-cv's `StableDiffusion.generate_image`:\n\n"
+        "| ran | converter layout | sampler | image PSNR vs keras-cv | final latent rel. "
+        "error | |\n|---|---|---|---|---|---|\n" + keras_row +
         "\n\n**The image encoder alone** (tests/engine/test_sd_parity.py): keras-cv's "
         "ImageEncoder (34M parameters) with seeded random weights, converted by itself at "
         "512x512, batch 1, against keras-cv's own model evaluated in float64 on a smooth "
@@ -125,7 +142,7 @@ def main() -> None:
         f"\n\nMachine: {CPU}.")
     print(body)
     write_section("import-parity", "Imported checkpoints against diffusers (fp32, full size)",
-                  "make test; make parity-sd2; .venv/bin/python benchmarks/report_parity.py",
+                  "make test; make parity-sd2; make parity-sd  # runs benchmarks/report_parity.py",
                   body)
 
 
