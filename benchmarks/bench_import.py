@@ -14,7 +14,6 @@ is generated in a fresh process from the imported model. Writes docs/BENCHMARKS.
 from __future__ import annotations
 
 import argparse
-import resource
 import shutil
 import sys
 import time
@@ -26,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._report import write_section
 from benchmarks.bench_sd import PROMPT, SEED, generate
 from benchmarks.import_fixture import CACHE, reference_loras, reference_model
+from parasight_desktop.engine.memory import peak_rss_bytes
 
 LIMIT_GIB = 12.0
 
@@ -79,7 +79,7 @@ def main() -> None:
                       f"{size / 2**30:.2f} GiB | {g['timings']['total']:.1f} s "
                       f"({d.steps} {d.sampler} steps, guidance {d.guidance:g}) | "
                       f"{g['peak_rss'] / 2**30:.2f} GiB |")
-    parent = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30
+    parent = peak_rss_bytes() / 2**30
     worst = max(float(r.split("|")[4].strip().split()[0]) for r in rows)
     body = (
         "Seeded random weights at full size in the layout people download "

@@ -55,7 +55,6 @@ import argparse
 import contextlib
 import json
 import math
-import resource
 import sys
 import time
 from collections.abc import Iterator
@@ -115,7 +114,12 @@ LOGVAR_BIAS = -30.0  # the VAE posterior's log-variance: std exp(-15) = 3e-7
 # -- small helpers ---------------------------------------------------------------------------
 
 def _peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    """This process's own peak (VmHWM: ru_maxrss would carry the peak of the process it was
+    started from across exec)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from parasight_desktop.engine.memory import peak_rss_bytes  # stdlib only
+
+    return peak_rss_bytes() / 2**30
 
 
 @contextlib.contextmanager
@@ -684,8 +688,7 @@ def cmd_time(args: argparse.Namespace) -> int:
     """diffusers' time for one image at few-step settings, the tiny decoder as the VAE:
     the prompt encoded, ``steps`` UNet evaluations, the decode; median of ``--repeat``
     after one warm-up, on ``--threads`` threads (the same as the app's)."""
-    import resource
-
+    
     import torch
     from diffusers import AutoencoderTiny
 
@@ -707,7 +710,7 @@ def cmd_time(args: argparse.Namespace) -> int:
     out = {"sampler": args.sampler, "steps": args.steps, "guidance": args.guidance,
            "tiny_decoder": args.taesd is not None, "threads": args.threads,
            "first_s": times[0], "median_s": warm, "all_s": times,
-           "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+           "peak_rss_gib": _peak_rss_gib(),
            "torch": torch.__version__}
     print(json.dumps(out))
     return 0

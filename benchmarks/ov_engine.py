@@ -27,7 +27,6 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import argparse
 import gc
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -45,7 +44,12 @@ VARIANTS = {"default": "unet.xml", "f32": "unet.xml", "int8-weights": "unet-int8
 
 
 def peak_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    """This process's own peak (VmHWM: ru_maxrss would carry the peak of the process it was
+    started from across exec)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from parasight_desktop.engine.memory import peak_rss_bytes  # stdlib only
+
+    return peak_rss_bytes() / 2**30
 
 
 def unet_inputs(batch: int, seed: int = 0) -> dict[str, np.ndarray]:
