@@ -50,7 +50,7 @@ bench-engine: $(STAMP)
 	bash benchmarks/ov_env.sh && $(BIN)/python benchmarks/bench_engine.py
 
 # Stable Diffusion v1.4 at full size against KerasCV's own pipeline
-# (tests/engine/test_sd_parity.py): a full-size conversion (about 16 minutes, 8 GB under
+# (tests/engine/test_sd_parity.py): a full-size conversion (12 to 16 minutes, 8 GB under
 # .cache/sd-parity), kept out of `make test` for its time; result in docs/BENCHMARKS.md.
 parity-sd: $(STAMP)
 	PARASIGHT_SD_PARITY=1 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -s -ra \

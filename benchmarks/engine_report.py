@@ -223,7 +223,8 @@ def targets_text(res: dict[str, Any]) -> list[str]:
                        f"{est:.1f} s")
     out.append("- image PSNR against fp32 and the KerasCV parity: measured on the current "
                "layout's conversions (\"Stable Diffusion v1.4: conversion and 512x512 "
-               "generation\", make bench-sd; tests/engine/test_sd_parity.py); the runners' "
+               "generation\", make bench-sd; and make parity-sd, in \"Imported checkpoints "
+               "against diffusers\"); the runners' "
                "choice leaves outputs bit-identical, and the layouts' images are compared "
                "above")
     return out

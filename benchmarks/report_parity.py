@@ -123,7 +123,7 @@ def main() -> None:
         "rel. error | |\n|---|---|---|---|---|---|\n"
         + ("\n".join(img2img) or "| not run | | | | | |") +
         "\n\n**KerasCV's own pipeline** (`make parity-sd`, tests/engine/test_sd_parity.py; "
-        "outside `make test` for its 16 minutes and 8 GB): Stable Diffusion v1.4 in "
+        "outside `make test` for its 12-16 minutes and 8 GB the first time): Stable Diffusion v1.4 in "
         "KerasCV's three HDF5 files with seeded random weights, converted by ParaSight at "
         "fp32 at the converter's layout of the day, generating from the same noise and "
         "prompt as keras-cv's `StableDiffusion.generate_image`:\n\n"

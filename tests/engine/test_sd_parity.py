@@ -1,7 +1,7 @@
 """Stable Diffusion v1.4 at full size (seeded random weights) through our converter and
 pipeline must give KerasCV's own image: PSNR >= 40 dB, final latents within 1e-3.
 
-Slow (about 16 minutes on two cores the first time, and 8 GB of disk): it writes the three
+Slow (12 to 16 minutes on two cores the first time, and 8 GB of disk): it writes the three
 HDF5 files in KerasCV's layout, converts them in parts with ``convert_stable_diffusion``
 (fp32), then generates with DDIM from one seed both ways. So it runs in ``make parity-sd``
 (PARASIGHT_SD_PARITY=1), not in ``make test``, which keeps a full-size end-to-end check of
@@ -47,7 +47,7 @@ def sd_folder() -> Path:
 
 
 @pytest.mark.skipif(not os.environ.get("PARASIGHT_SD_PARITY"),
-                    reason="the full-size KerasCV parity runs in 'make parity-sd' (16 minutes)")
+                    reason="the full-size KerasCV parity runs in 'make parity-sd' (12-16 minutes)")
 def test_full_size_conversion_matches_keras_cv_generate_image(sd_folder: Path) -> None:
     from benchmarks.sd_fixture import make_random_sd_weights
     from parasight_desktop.engine.converter import psnr
