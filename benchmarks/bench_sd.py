@@ -123,7 +123,12 @@ def main() -> None:
             "Conversion, one process per part (peak = that process's maximum resident set):\n\n"
             "| precision | part | parameters | file | peak memory | time | PSNR vs Keras (probe) |\n"
             "|---|---|---|---|---|---|---|\n" + "\n".join(conv_rows) +
-            "\n\nGeneration at 512x512, one fresh process per precision:\n\n" + "\n".join(lines))
+            "\n\nGeneration at 512x512, one fresh process per precision:\n\n" + "\n".join(lines) +
+            "\n\nEach is the first image of a fresh process: its models' working memory is "
+            "touched for the first time, which on a virtual machine that backs memory on first "
+            "use costs seconds (the decoder's arena about a GiB; \"Engine speed against "
+            "OpenVINO\" measures it, and images after the first). This table is for precision "
+            "and memory; the engine section's are the steady speed.")
     print(body)
     if not args.no_write:
         write_section("sd", "Stable Diffusion v1.4: conversion and 512x512 generation",
