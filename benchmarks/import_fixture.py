@@ -17,6 +17,17 @@ CACHE = ROOT / ".cache" / "import-parity"
 REF_PY = ROOT / ".cache" / "ref-venv" / "bin" / "python"
 
 
+def record_result(path: Path, key: str, **values: object) -> None:
+    """Keep a figure under ``key`` in the results file ``path`` (a JSON object), which
+    docs/BENCHMARKS.md quotes through benchmarks/report_parity.py (make test runs pytest
+    without -s). Written through a temporary file, so a stopped run leaves the old file."""
+    from parasight_desktop.engine.fileio import atomic_write_bytes
+
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data[key] = values
+    atomic_write_bytes(path, json.dumps(data, indent=1).encode())
+
+
 def reference(*args: str) -> None:
     """Run benchmarks/import_reference.py in the reference environment."""
     subprocess.run([str(REF_PY), str(ROOT / "benchmarks" / "import_reference.py"), *args],

@@ -39,7 +39,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmarks.import_fixture import CACHE, reference, reference_loras, reference_model
+from benchmarks.import_fixture import (
+    CACHE,
+    record_result,
+    reference,
+    reference_loras,
+    reference_model,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -93,12 +99,8 @@ def test_both_layouts_read_to_the_same_tensors(sd1: Path) -> None:
 
 
 def record(key: str, **values: Any) -> None:
-    """Keep a figure in CACHE/results.json (make test runs pytest without -s; the docs
-    quote these)."""
-    path = CACHE / "results.json"
-    data = json.loads(path.read_text()) if path.is_file() else {}
-    data[key] = values
-    path.write_text(json.dumps(data, indent=1))
+    """Keep a figure in CACHE/results.json, which the docs quote."""
+    record_result(CACHE / "results.json", key, **values)
 
 
 def lora_for(family: str) -> list[Any]:

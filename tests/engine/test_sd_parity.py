@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.import_fixture import record_result
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +102,7 @@ def test_full_size_conversion_matches_keras_cv_generate_image(sd_folder: Path) -
     rel = float(np.linalg.norm(our_latent - captured[0]) / np.linalg.norm(captured[0]))
     image_psnr = psnr(theirs, ours.image, peak=255.0)
     print(f"\nparity fp32: final latent relative error {rel:.2e}, image PSNR {image_psnr:.1f} dB")
-    _record(CACHE / "results.json", "keras-cv-generate-image", latent_rel_error=rel,
+    record_result(CACHE / "results.json", "keras-cv-generate-image", latent_rel_error=rel,
             image_psnr_db=image_psnr, layout=manifest.extra.get("layout", 1),
             steps=STEPS, guidance=GUIDANCE, sampler="ddim",
             passed=bool(rel <= 1e-3 and image_psnr >= 40.0),
@@ -223,7 +225,7 @@ def test_image_encoder_matches_keras_cv_image_encoder(precision: str, limit: flo
           f"{result.size / 2**20:.0f} MiB, converted in {result.seconds:.0f} s "
           f"(peak {result.peak_rss_bytes / 2**30:.2f} GiB); one 512x512 encode "
           f"{ran['seconds']:.2f} s, peak {ran['peak_gib']:.2f} GiB")
-    _record(ENCODER_CACHE / "results.json", f"image-encoder-{precision}",
+    record_result(ENCODER_CACHE / "results.json", f"image-encoder-{precision}",
             relative_error=rel, psnr_db=db,
             tensorflow_fp32_relative_error=tf_rel,
             size_mib=result.size / 2**20, convert_seconds=result.seconds,
@@ -234,11 +236,3 @@ def test_image_encoder_matches_keras_cv_image_encoder(precision: str, limit: flo
     if limit is not None:
         assert rel <= limit
 
-
-def _record(path: Path, key: str, **values: object) -> None:
-    """Keep a figure in a results file for docs/BENCHMARKS.md (benchmarks/report_parity.py)."""
-    import json
-
-    data = json.loads(path.read_text()) if path.is_file() else {}
-    data[key] = values
-    path.write_text(json.dumps(data, indent=1))
