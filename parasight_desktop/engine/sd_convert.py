@@ -396,26 +396,27 @@ def run_worker(job: dict[str, Any]) -> PartResult:
     rng = np.random.default_rng(0)
     n_parts = 1
     batch = job.get("batch")  # None: any batch (shape ops stay in the graph)
+    rows = batch or 1  # the probe's batch where one is fixed
     if name == "text_encoder":
         model = build_keras("text_encoder", sources["text_encoder"], h, w, family)
         specs = [TensorSpec("tokens", (batch, MAX_TOKENS), "int32"),
                  TensorSpec("positions", (batch, MAX_TOKENS), "int32")]
         outputs = ["context"]
         probe: dict[str, NDArray[Any]] = {
-                 "tokens": rng.integers(0, 49408, (1, MAX_TOKENS)).astype(np.int32),
-                 "positions": np.arange(MAX_TOKENS, dtype=np.int32)[None]}
+                 "tokens": rng.integers(0, 49408, (rows, MAX_TOKENS)).astype(np.int32),
+                 "positions": np.tile(np.arange(MAX_TOKENS, dtype=np.int32), (rows, 1))}
         file = "text_encoder.tflite"
     elif name == "decoder":
         model = build_keras("decoder", sources["decoder"], h, w, family)
         specs = [TensorSpec("latent", (batch, h // 8, w // 8, 4))]
         outputs = ["image"]
-        probe = {"latent": rng.standard_normal((1, h // 8, w // 8, 4)).astype(np.float32)}
+        probe = {"latent": rng.standard_normal((rows, h // 8, w // 8, 4)).astype(np.float32)}
         file = "decoder.tflite"
     elif name == "image_encoder":
         model = build_keras("image_encoder", sources["image_encoder"], h, w, family)
         specs = [TensorSpec("image", (batch, h, w, 3))]
         outputs = ["latent"]
-        probe = {"image": smooth_image(rng, h, w)[None]}
+        probe = {"image": np.stack([smooth_image(rng, h, w) for _ in range(rows)])}
         file = "image_encoder.tflite"
     elif name.startswith("unet-"):
         k = int(name.split("-")[1])
@@ -600,7 +601,8 @@ def convert_stable_diffusion(
 
     ``batch``: the batch every part is converted for (1: the pipeline runs the two
     guidance passes one after the other; None: any batch, with shape operators in the
-    graph). ``lean_attention``: trace the UNet's attention one head at a time with the
+    graph; 2: both passes in one call, measured in benchmarks/bench_guidance.py and not
+    what the app makes). ``lean_attention``: trace the UNet's attention one head at a time with the
     scale applied to the queries (see :func:`_attention_per_head`). Both defaults were
     chosen by peak memory in benchmarks/bench_sd.py (docs/BENCHMARKS.md).
     ``token_downsample``: 2 pools the keys and values of the full-size self-attentions
