@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: run test setup train-mini bench bench-sd bench-speed bench-import bench-fewstep bench-engine parity-sd parity-sd2 lint package clean
+.PHONY: run test setup train-mini bench bench-sd bench-speed bench-import bench-fewstep bench-engine bench-guidance parity-sd parity-sd2 lint package clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -48,6 +48,11 @@ bench-fewstep: $(STAMP)
 # same random full-size SD 1.5 weights, calls interleaved; results in docs/BENCHMARKS.md.
 bench-engine: $(STAMP)
 	bash benchmarks/ov_env.sh && $(BIN)/python benchmarks/bench_engine.py
+
+# One step's two guidance passes on the full-size UNet: one after the other (as shipped),
+# side by side on a thread each, or as one batch-2 call; results in docs/BENCHMARKS.md.
+bench-guidance: $(STAMP)
+	$(BIN)/python benchmarks/bench_guidance.py
 
 # Stable Diffusion v1.4 at full size against KerasCV's own pipeline
 # (tests/engine/test_sd_parity.py): a full-size conversion (12 to 16 minutes, 8 GB under
