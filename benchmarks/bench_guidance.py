@@ -218,7 +218,8 @@ def _publish(rows: list[tuple], med: dict[str, float], args: argparse.Namespace,
     print(body)
     if not args.no_write:
         write_section("guidance-passes", "The two guidance passes of a step (full-size UNet)",
-                      ".venv/bin/python benchmarks/bench_guidance.py", body)
+                      "make bench-guidance  # .venv/bin/python benchmarks/bench_guidance.py",
+                      body)
 
 
 if __name__ == "__main__":
