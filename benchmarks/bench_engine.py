@@ -316,7 +316,9 @@ def attention_levers(threads: int, repeats: int) -> dict[str, Any]:
     per head with all queries at once (the converter's arrangement before layout 3), all
     heads in one batched product, per head with the queries in chunks (layout 3: score
     matrices that stay in cache), each at fp32 and int8 dynamic range; and today's
-    arrangement with XNNPACK's force-fp16 flag.
+    arrangement with XNNPACK's force-fp16 flag, and with its Slinky flag (loop fusion
+    across operators, which could keep a chunk's scores in cache from product to softmax
+    to product).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tempfile
@@ -384,9 +386,10 @@ def attention_levers(threads: int, repeats: int) -> dict[str, Any]:
             files[f"{name}, {precision}"] = path
     models = {k: TFLiteModel(p, threads) for k, p in files.items()}
     for precision in ("fp32", "int8"):
-        models[f"{TODAY} + force-fp16, {precision}"] = TFLiteModel(
-            files[f"{TODAY}, {precision}"], threads,
-            CpuSettings(compiled=True, xnnpack_flags=XNNPACK_FORCE_FP16))
+        for label, flags in ((FORCE_FP16, XNNPACK_FORCE_FP16), (SLINKY, XNNPACK_SLINKY)):
+            models[f"{TODAY} + {label}, {precision}"] = TFLiteModel(
+                files[f"{TODAY}, {precision}"], threads,
+                CpuSettings(compiled=True, xnnpack_flags=flags))
     x = rng.standard_normal((1, n, c)).astype(np.float32)
     ref = models[f"{WHOLE}, fp32"](x=x)["y"]
     out: dict[str, Any] = {}
@@ -409,6 +412,11 @@ def attention_levers(threads: int, repeats: int) -> dict[str, Any]:
     tmp.rmdir()
     flops = 2 * (4 * n * c * c + 2 * h * n * n * d)
     return {"gflop": flops / 1e9, "rows": out}
+
+
+#: XNNPACK delegate flag TFLITE_XNNPACK_DELEGATE_FLAG_ENABLE_SLINKY (xnnpack_delegate.h).
+XNNPACK_SLINKY = 0x100
+FORCE_FP16, SLINKY = "force-fp16", "Slinky"
 
 
 # -- the driver --------------------------------------------------------------------------------

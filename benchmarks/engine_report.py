@@ -313,20 +313,47 @@ def levers_text(res: dict[str, Any]) -> list[str]:
             f"{f16['median_cpu_s'] * 1e3:.0f} against {t['median_cpu_s'] * 1e3:.0f} ms); the whole "
             f"UNet at batch 1 {ratio('app-fp16', 'app', 'unet-b1')}. Not kept (it pays on the "
             f"Intel Xeon with AVX512-FP16: notes/engine-speed.md; not measurable here).")
+    sl, sl8 = att.get(f"{TODAY} + Slinky, fp32"), att.get(f"{TODAY} + Slinky, int8")
+    t8 = att.get(f"{TODAY}, int8")
+    if t and sl and sl8 and t8:
+        out.append(
+            f"- XNNPACK's Slinky flag (`xnnpack_flags=0x100`: loop fusion across operators, "
+            f"which could keep a chunk's scores in cache from product to softmax to product): "
+            f"the attention block {sl['median_s'] * 1e3:.0f} ms against "
+            f"{t['median_s'] * 1e3:.0f} ms at fp32 (max rel. error {sl['error']:.1e}), "
+            f"{sl8['median_s'] * 1e3:.0f} against {t8['median_s'] * 1e3:.0f} ms at int8. "
+            f"{'Not kept.' if sl['median_s'] > 0.95 * t['median_s'] else 'Worth a whole-UNet run.'}")
     if t:
         alts = [f"{k} {r['median_s'] * 1e3:.0f} ms" for k, r in att.items()
-                if "force" not in k and k != f"{TODAY}, fp32"]
+                if " + " not in k and k != f"{TODAY}, fp32"]
         out.append(
             f"- Attention rearranged ({'; '.join(alts)}; today's arrangement at fp32 "
             f"{t['median_s'] * 1e3:.0f} ms): the products of two activations stay fp32 whatever "
             f"the arrangement (int8 dynamic range quantizes only weights' products), at "
-            f"{res['attention']['gflop'] / t['median_s']:.0f} GFLOP/s; query chunks are kept "
-            f"(layout 3), batching all heads is slower. LiteRT reaches no bf16 kernel (XNNPACK's delegate has no "
-            f"bf16 tensors), which is what OpenVINO uses on this CPU (`INFERENCE_PRECISION_HINT` "
-            f"bf16 on AVX512_BF16).")
-    out.append("- `CpuOptions(enable_ynnpack=True)`: this LiteRT (2.3.0) fails to compile the "
-               "models with it (RuntimeError), as on the Xeon.")
+            f"{res['attention']['gflop'] / t['median_s']:.0f} GFLOP/s. {block_verdict(att)} "
+            f"LiteRT reaches no bf16 kernel (XNNPACK's delegate has no bf16 tensors), which is "
+            f"what OpenVINO uses on this CPU (`INFERENCE_PRECISION_HINT` bf16 on AVX512_BF16).")
+    out.append("- `CpuOptions(enable_ynnpack=True)` (XNNPACK's successor): this LiteRT (2.3.0) "
+               "fails to compile any model with it, even the tiny test model (a RuntimeError that "
+               "names only compiled_model.cc); the wheel's libpywrap_litert_common.so carries the "
+               "message \"enable_ynnpack was requested, but YNNPACK support was not compiled "
+               "into this build\". 2.3.0 is the newest ai-edge-litert on the package index.")
     return out
+
+
+def block_verdict(att: dict[str, Any]) -> str:
+    """What the fp32 arrangements of the block alone say in this run, against the noise of
+    this machine (about 8% between runs of the same call)."""
+    fp32 = {k: r["median_s"] for k, r in att.items() if " + " not in k and k.endswith("fp32")}
+    best, worst = min(fp32, key=fp32.__getitem__), max(fp32, key=fp32.__getitem__)
+    spread = fp32[worst] / fp32[best]
+    if spread < 1.10:
+        return (f"On the block alone the fp32 arrangements are within {spread:.2f}x of each "
+                f"other in this run, inside this machine's noise; layout 3 is kept for what "
+                f"the whole UNet measures (above).")
+    return (f"On the block alone {best.rsplit(',', 1)[0]} is fastest at fp32 "
+            f"({fp32[worst] / fp32[best]:.2f}x faster than {worst.rsplit(',', 1)[0]}); layout "
+            f"3 is kept for what the whole UNet measures (above).")
 
 
 def publish(res: dict[str, Any], args: argparse.Namespace) -> None:
