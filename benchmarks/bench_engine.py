@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.engine_report import CACHE, TODAY, WHOLE, publish
+from parasight_desktop.engine.memory import peak_rss_gib
 
 OV_PY = ROOT / ".cache" / "ov-venv" / "bin" / "python"
 REF_PY = ROOT / ".cache" / "ref-venv" / "bin" / "python"
@@ -73,12 +74,6 @@ def cpu_info() -> dict[str, Any]:
     return {"model": name, "cores": os.cpu_count(),
             "flags": [f for f in CPU_FLAGS if f in flags],
             "missing": [f for f in CPU_FLAGS if f not in flags]}
-
-
-def peak_gib() -> float:
-    from parasight_desktop.engine.memory import peak_rss_bytes
-
-    return peak_rss_bytes() / 2**30
 
 
 # -- fixtures ----------------------------------------------------------------------------------
@@ -125,6 +120,7 @@ def app_settings(system: str) -> Any:
 
 def serve_app(model_dir: Path, system: str, threads: int) -> int:
     from parasight_desktop.engine.manifest import load_manifest
+    from parasight_desktop.engine.pipeline import run_unet_parts
     from parasight_desktop.engine.runner import TFLiteModel
 
     m = load_manifest(model_dir)
@@ -140,10 +136,7 @@ def serve_app(model_dir: Path, system: str, threads: int) -> int:
         return [TFLiteModel(m.path(p.file), threads, cpu) for p in m.unet_parts]
 
     def unet(parts: list[TFLiteModel], latent: Any, temb: Any, ctx: Any) -> Any:
-        env = {"latent": latent, "timestep_embedding": temb, "context": ctx}
-        for spec, model in zip(m.unet_parts, parts):
-            env.update(model(**{name: env[name] for name in spec.inputs}))
-        return env[m.unet_output]
+        return run_unet_parts(m, parts, latent, temb, ctx)
 
     def unet_runner(parts: list[TFLiteModel], feeds: tuple[Any, ...], batch: int) -> Any:
         fixed = parts[0].input_shape("latent")[0]
@@ -183,7 +176,7 @@ def serve_app(model_dir: Path, system: str, threads: int) -> int:
             y = np.asarray(state["run"]())
             s = time.perf_counter() - t0
             reply({"ok": True, "seconds": s, "sum": float(np.sum(y, dtype=np.float64)),
-                   "abs": float(np.sum(np.abs(y), dtype=np.float64)), "peak_gib": peak_gib()})
+                   "abs": float(np.sum(np.abs(y), dtype=np.float64)), "peak_gib": peak_rss_gib()})
         elif cmd == "reload":
             # as the pipeline does after a decode: the UNet's interpreters go, then come back
             state.clear()
@@ -208,9 +201,9 @@ def serve_app(model_dir: Path, system: str, threads: int) -> int:
             import ai_edge_litert
 
             reply({"ok": True, "litert": getattr(ai_edge_litert, "__version__", "?"),
-                   "peak_gib": peak_gib()})
+                   "peak_gib": peak_rss_gib()})
         elif cmd == "quit":
-            reply({"ok": True, "peak_gib": peak_gib()})
+            reply({"ok": True, "peak_gib": peak_rss_gib()})
             return 0
     return 0
 
@@ -248,7 +241,7 @@ def image_child(model_dir: Path, threads: int, reload_cache: bool, images: int,
     print(json.dumps({"totals": totals, "median_s": statistics.median(totals),
                       "timings": last.timings, "steps": last.settings.steps,
                       "sampler": last.settings.sampler, "guidance": last.settings.guidance,
-                      "peak_gib": peak_gib()}))
+                      "peak_gib": peak_rss_gib()}))
     return 0
 
 
@@ -325,7 +318,12 @@ def attention_levers(threads: int, repeats: int) -> dict[str, Any]:
 
     import tensorflow as tf
 
-    from parasight_desktop.engine.runner import XNNPACK_FORCE_FP16, CpuSettings, TFLiteModel
+    from parasight_desktop.engine.runner import (
+        XNNPACK_FORCE_FP16,
+        XNNPACK_SLINKY,
+        CpuSettings,
+        TFLiteModel,
+    )
 
     n, c, h = 4096, 320, 8
     d = c // h
@@ -386,7 +384,7 @@ def attention_levers(threads: int, repeats: int) -> dict[str, Any]:
             files[f"{name}, {precision}"] = path
     models = {k: TFLiteModel(p, threads) for k, p in files.items()}
     for precision in ("fp32", "int8"):
-        for label, flags in ((FORCE_FP16, XNNPACK_FORCE_FP16), (SLINKY, XNNPACK_SLINKY)):
+        for label, flags in (("force-fp16", XNNPACK_FORCE_FP16), ("Slinky", XNNPACK_SLINKY)):
             models[f"{TODAY} + {label}, {precision}"] = TFLiteModel(
                 files[f"{TODAY}, {precision}"], threads,
                 CpuSettings(compiled=True, xnnpack_flags=flags))
@@ -412,11 +410,6 @@ def attention_levers(threads: int, repeats: int) -> dict[str, Any]:
     tmp.rmdir()
     flops = 2 * (4 * n * c * c + 2 * h * n * n * d)
     return {"gflop": flops / 1e9, "rows": out}
-
-
-#: XNNPACK delegate flag TFLITE_XNNPACK_DELEGATE_FLAG_ENABLE_SLINKY (xnnpack_delegate.h).
-XNNPACK_SLINKY = 0x100
-FORCE_FP16, SLINKY = "force-fp16", "Slinky"
 
 
 # -- the driver --------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ THREADS = 2
 
 CHILD = r"""
 import json, statistics, sys, time
-from parasight_desktop.engine.memory import peak_rss_bytes
+from parasight_desktop.engine.memory import peak_rss_gib
 import numpy as np
 from pathlib import Path
 from parasight_desktop.engine.pipeline import Engine
@@ -82,7 +82,7 @@ if pipe.fast_decoder is not None:
     for _ in range(5):
         t = time.perf_counter(); pipe.preview(lat); ts.append(time.perf_counter() - t)
     out["preview_s"] = statistics.median(ts)
-out["peak_rss_gib"] = peak_rss_bytes() / 2**30
+out["peak_rss_gib"] = peak_rss_gib()
 print(json.dumps(out))
 """
 

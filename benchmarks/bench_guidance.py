@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._report import write_section
+from benchmarks.bench_engine import cpu_info, load_avg
 from benchmarks.bench_sd import convert
 from benchmarks.sd_fixture import make_random_sd_weights
 
@@ -38,11 +39,12 @@ BATCH2 = CACHE / "sd-bench" / "sd-random-int8-batch2"
 WAYS = ("shipped", "concurrent", "batch2", "one-thread")
 
 CHILD = r"""
-import json, sys, threading, time
+import json, queue, sys, threading, time
 from pathlib import Path
 import numpy as np
 from parasight_desktop.engine.manifest import load_manifest
-from parasight_desktop.engine.memory import peak_rss_bytes
+from parasight_desktop.engine.memory import peak_rss_gib
+from parasight_desktop.engine.pipeline import run_unet_parts
 from parasight_desktop.engine.runner import CpuSettings, TFLiteModel
 
 way, folder, batch2, repeats, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
@@ -57,34 +59,27 @@ def load(where, threads):
     return [TFLiteModel(where / p.file, threads, CpuSettings()) for p in m.unet_parts]
 
 
-def unet(parts, latent, temb, ctx):
-    env = {"latent": latent, "timestep_embedding": temb, "context": ctx}
-    for spec, model in zip(m.unet_parts, parts):
-        env.update(model(**{name: env[name] for name in spec.inputs}))
-    return env[m.unet_output]
-
-
 def row(i):
     return tuple(f[i:i + 1] for f in feeds)
 
 
 if way == "shipped":
     parts = load(folder, 2)
-    step = lambda: np.concatenate([unet(parts, *row(0)), unet(parts, *row(1))])
+    step = lambda: np.concatenate([run_unet_parts(m, parts, *row(0)), run_unet_parts(m, parts, *row(1))])
 elif way == "one-thread":
     parts = load(folder, 1)
-    step = lambda: unet(parts, *row(0))
+    step = lambda: run_unet_parts(m, parts, *row(0))
 elif way == "batch2":
     parts = load(batch2, 2)
-    step = lambda: unet(parts, *feeds)
+    step = lambda: run_unet_parts(m, parts, *feeds)
 else:  # concurrent: two workers, each with its own interpreters (a model runs on one thread)
-    jobs = [__import__("queue").Queue() for _ in range(2)]
-    done = __import__("queue").Queue()
+    jobs = [queue.Queue() for _ in range(2)]
+    done = queue.Queue()
     def worker(i):
         own = load(folder, 1)
         done.put(None)
         while jobs[i].get():
-            done.put((i, unet(own, *row(i))))
+            done.put((i, run_unet_parts(m, own, *row(i))))
     for i in range(2):
         threading.Thread(target=worker, args=(i,), daemon=True).start()
     done.get(); done.get()
@@ -101,7 +96,7 @@ for _ in range(repeats):
     walls.append(time.perf_counter() - t0)
     cpus.append(time.process_time() - c0)
 np.save(out, y)
-print(json.dumps({"walls": walls, "cpus": cpus, "peak_gib": peak_rss_bytes() / 2**30}))
+print(json.dumps({"walls": walls, "cpus": cpus, "peak_gib": peak_rss_gib()}))
 """
 
 
@@ -136,14 +131,14 @@ def main() -> None:
     work = CACHE / "sd-bench" / "guidance"
     work.mkdir(parents=True, exist_ok=True)
     results: dict[str, list[dict]] = {w: [] for w in WAYS}
-    load0 = _load()
+    load0 = load_avg()
     for r in range(args.rounds):
         for way in WAYS:
             res = run_way(way, folder, args.repeats, work / f"{way}.npy")
             results[way].append(res)
             print(f"round {r + 1} {way}: {statistics.median(res['walls']):.2f} s, "
                   f"peak {res['peak_gib']:.2f} GiB", file=sys.stderr, flush=True)
-    load1 = _load()
+    load1 = load_avg()
     ref = np.load(work / "shipped.npy")
     rows = []
     med: dict[str, float] = {}
@@ -170,13 +165,6 @@ def verdict(med: dict[str, float]) -> str:
             "machine (about 8% between runs of the same call).")
 
 
-def _load() -> float:
-    try:
-        return float(Path("/proc/loadavg").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return float("nan")
-
-
 LABELS = {
     "shipped": "two passes one after the other, 2 threads each (as shipped)",
     "concurrent": "two passes at once, 1 thread each (two sets of interpreters)",
@@ -187,8 +175,6 @@ LABELS = {
 
 def _publish(rows: list[tuple], med: dict[str, float], args: argparse.Namespace,
              load0: float, load1: float) -> None:
-    from benchmarks.bench_engine import cpu_info
-
     cpu = cpu_info()
     lines = [
         (f"CPU: **{cpu['model']}**, {cpu['cores']} cores. The seeded random SD v1.4 weights "

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._report import write_section
 from benchmarks.bench_sd import PROMPT, SEED, generate
 from benchmarks.import_fixture import CACHE, reference_loras, reference_model
-from parasight_desktop.engine.memory import peak_rss_bytes
+from parasight_desktop.engine.memory import peak_rss_gib
 
 LIMIT_GIB = 12.0
 
@@ -79,7 +79,7 @@ def main() -> None:
                       f"{size / 2**30:.2f} GiB | {g['timings']['total']:.1f} s "
                       f"({d.steps} {d.sampler} steps, guidance {d.guidance:g}) | "
                       f"{g['peak_rss'] / 2**30:.2f} GiB |")
-    parent = peak_rss_bytes() / 2**30
+    parent = peak_rss_gib()
     worst = max(float(r.split("|")[4].strip().split()[0]) for r in rows)
     body = (
         "Seeded random weights at full size in the layout people download "

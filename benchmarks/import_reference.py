@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from parasight_desktop.engine.memory import peak_rss_bytes  # stdlib only: runs in any venv
+from parasight_desktop.engine.memory import peak_rss_gib  # stdlib only: runs in any venv
 
 # -- configurations (diffusers' and transformers' config.json files, written out) -------------
 
@@ -122,7 +122,7 @@ def timed(label: str, timings: dict[str, float]) -> Iterator[None]:
     t0 = time.perf_counter()
     yield
     timings[label] = round(time.perf_counter() - t0, 2)
-    print(f"  {label}: {timings[label]:.1f} s (peak RSS {peak_rss_bytes() / 2**30:.2f} GiB)", flush=True)
+    print(f"  {label}: {timings[label]:.1f} s (peak RSS {peak_rss_gib():.2f} GiB)", flush=True)
 
 
 def _diffusers_dir(model_dir: Path) -> Path:
@@ -533,7 +533,7 @@ def cmd_make_models(args: argparse.Namespace) -> int:
         report = roundtrip(out / "model.safetensors", folder, args.dtype)
     report |= {"family": args.family, "seed": args.seed, "ldm_keys_written": n_ldm,
                "single_file_bytes": (out / "model.safetensors").stat().st_size,
-               "sanity": sanity, "timings": timings, "peak_rss_gib": peak_rss_bytes() / 2**30,
+               "sanity": sanity, "timings": timings, "peak_rss_gib": peak_rss_gib(),
                "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
                             "transformers": transformers.__version__}}
     (out / "roundtrip.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -703,7 +703,7 @@ def cmd_time(args: argparse.Namespace) -> int:
     out = {"sampler": args.sampler, "steps": args.steps, "guidance": args.guidance,
            "tiny_decoder": args.taesd is not None, "threads": args.threads,
            "first_s": times[0], "median_s": warm, "all_s": times,
-           "peak_rss_gib": peak_rss_bytes() / 2**30,
+           "peak_rss_gib": peak_rss_gib(),
            "torch": torch.__version__}
     print(json.dumps(out))
     return 0
@@ -874,7 +874,7 @@ def cmd_lora(args: argparse.Namespace) -> int:
               f"max |fused - (W + {scale:g} up@down)| {errors[worst]:.3g} ({worst})")
         failed |= bool(unchanged) or len(merged) != len(lora)
     summary["timings"] = timings
-    summary["peak_rss_gib"] = peak_rss_bytes() / 2**30
+    summary["peak_rss_gib"] = peak_rss_gib()
     (args.out / "lora.json").write_text(json.dumps(summary, indent=1) + "\n")
     return 1 if failed else 0
 

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from parasight_desktop.engine.memory import peak_rss_bytes  # stdlib only: runs in any venv
+from parasight_desktop.engine.memory import peak_rss_gib  # stdlib only: runs in any venv
 
 LATENT = (4, 64, 64)  # 512x512
 CONTEXT = (77, 768)  # SD 1.x
@@ -94,7 +94,7 @@ def stage_convert(src: Path, out: Path) -> dict[str, Any]:
     ex = {k: torch.from_numpy(v) for k, v in unet_inputs(1).items()}
     m = ov.convert_model(Unet(unet), example_input=ex)
     ov.save_model(m, out / "unet.xml", compress_to_fp16=False)
-    return {"seconds": time.perf_counter() - t0, "peak_gib": peak_rss_bytes() / 2**30,
+    return {"seconds": time.perf_counter() - t0, "peak_gib": peak_rss_gib(),
             "openvino": ov.__version__, "torch": torch.__version__}
 
 
@@ -110,7 +110,7 @@ def stage_int8_weights(out: Path) -> dict[str, Any]:
         ov.save_model(m, out / dst)
         del m
         gc.collect()
-    return {"seconds": time.perf_counter() - t0, "peak_gib": peak_rss_bytes() / 2**30, "nncf": nncf.__version__}
+    return {"seconds": time.perf_counter() - t0, "peak_gib": peak_rss_gib(), "nncf": nncf.__version__}
 
 
 def stage_int8_hybrid(out: Path, samples: int) -> dict[str, Any]:
@@ -136,7 +136,7 @@ def stage_int8_hybrid(out: Path, samples: int) -> dict[str, Any]:
         ignored_scope=nncf.IgnoredScope(names=matmuls, validate=False), subset_size=samples,
         advanced_parameters=AdvancedQuantizationParameters(smooth_quant_alpha=-1))
     ov.save_model(quantized, out / "unet-int8h.xml")
-    return {"seconds": time.perf_counter() - t0, "peak_gib": peak_rss_bytes() / 2**30, "samples": samples,
+    return {"seconds": time.perf_counter() - t0, "peak_gib": peak_rss_gib(), "samples": samples,
             "matmuls_weight_only": len(matmuls)}
 
 
@@ -228,18 +228,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 s = time.perf_counter() - t0
                 y = req.get_output_tensor(0).data
                 reply({"ok": True, "seconds": s, "mean": float(np.mean(y)),
-                       "peak_gib": peak_rss_bytes() / 2**30})
+                       "peak_gib": peak_rss_gib()})
             elif cmd == "drop":
                 state.clear()
                 gc.collect()
                 reply({"ok": True})
             elif cmd == "info":
-                reply({"ok": True, "openvino": ov.__version__, "peak_gib": peak_rss_bytes() / 2**30,
+                reply({"ok": True, "openvino": ov.__version__, "peak_gib": peak_rss_gib(),
                        "device": core.get_property("CPU", props.device.full_name),
                        "capabilities": list(core.get_property("CPU",
                                                               props.device.capabilities))})
             elif cmd == "quit":
-                reply({"ok": True, "peak_gib": peak_rss_bytes() / 2**30})
+                reply({"ok": True, "peak_gib": peak_rss_gib()})
                 return 0
         except Exception as exc:  # noqa: BLE001  the driver says what failed; the server stays up
             reply({"ok": False, "error": f"{type(exc).__name__}: {exc}"})

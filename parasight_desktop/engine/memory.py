@@ -40,6 +40,11 @@ def peak_rss_bytes() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * scale
 
 
+def peak_rss_gib() -> float:
+    """:func:`peak_rss_bytes` in GiB, as the benchmarks report it."""
+    return peak_rss_bytes() / 2**30
+
+
 def available_bytes() -> int | None:
     """Memory the system can give without swapping (Linux ``MemAvailable``; free pages
     elsewhere), or None where it cannot say."""

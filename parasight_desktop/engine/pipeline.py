@@ -95,6 +95,18 @@ def to_unit(pixels: NDArray[np.uint8]) -> NDArray[np.float32]:
     return (pixels.astype(np.float32)[None] / np.float32(127.5) - np.float32(1.0))
 
 
+def run_unet_parts(manifest: ModelManifest, parts: list[TFLiteModel],
+                   latent: NDArray[np.float32], temb: NDArray[np.float32],
+                   context: NDArray[np.float32]) -> NDArray[np.float32]:
+    """One UNet evaluation through the model's converted parts, in order: each part takes
+    the inputs its manifest entry names from the three inputs and earlier parts' outputs."""
+    env: dict[str, NDArray[Any]] = {
+        "latent": latent, "timestep_embedding": temb, "context": context}
+    for spec, model in zip(manifest.unet_parts, parts):
+        env.update(model(**{name: env[name] for name in spec.inputs}))
+    return np.asarray(env[manifest.unet_output], dtype=np.float32)
+
+
 class Pipeline:
     """One loaded model. Call it from one thread only (the engine's worker)."""
 
@@ -292,11 +304,7 @@ class Pipeline:
     def predict_noise(self, latent: NDArray[np.float32], temb: NDArray[np.float32],
                       context: NDArray[np.float32]) -> NDArray[np.float32]:
         self._ensure_unet()
-        env: dict[str, NDArray[Any]] = {
-            "latent": latent, "timestep_embedding": temb, "context": context}
-        for spec, model in zip(self.manifest.unet_parts, self.unet_parts):
-            env.update(model(**{name: env[name] for name in spec.inputs}))
-        return np.asarray(env[self.manifest.unet_output], dtype=np.float32)
+        return run_unet_parts(self.manifest, self.unet_parts, latent, temb, context)
 
     def resolve(self, request: GenerationRequest) -> GenerationSettings:
         """Fill the model's defaults and draw a seed where the request leaves them open."""

@@ -78,6 +78,9 @@ def release_mapped_pages(path: Path) -> int:
 #: XNNPACK's ``TFLITE_XNNPACK_DELEGATE_FLAG_FORCE_FP16`` (xnnpack_delegate.h): fp16
 #: arithmetic. Without AVX512-FP16 (or ARM's FP16) XNNPACK emulates it and is slower.
 XNNPACK_FORCE_FP16 = 4
+#: XNNPACK's ``TFLITE_XNNPACK_DELEGATE_FLAG_ENABLE_SLINKY``: loop fusion across operators.
+#: Measured (benchmarks/bench_engine.py) and not used: no faster on the attention here.
+XNNPACK_SLINKY = 0x100
 
 
 @dataclass(frozen=True)

@@ -601,9 +601,9 @@ def convert_stable_diffusion(
 
     ``batch``: the batch every part is converted for (1: the pipeline runs the two
     guidance passes one after the other; None: any batch, with shape operators in the
-    graph; 2: both passes in one call, measured in benchmarks/bench_guidance.py and not
-    what the app makes). ``lean_attention``: trace the UNet's attention one head at a time with the
-    scale applied to the queries (see :func:`_attention_per_head`). Both defaults were
+    graph; 2: both passes in one call, which the pipeline runs too but the importer does
+    not make: no faster in benchmarks/bench_guidance.py). ``lean_attention``: trace the
+    UNet's attention one head at a time with the scale applied to the queries (see :func:`_attention_per_head`). Both defaults were
     chosen by peak memory in benchmarks/bench_sd.py (docs/BENCHMARKS.md).
     ``token_downsample``: 2 pools the keys and values of the full-size self-attentions
     2x2 (faster, approximate; measured in benchmarks/bench_todo.py); 1, the default, is

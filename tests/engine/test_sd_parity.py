@@ -103,10 +103,10 @@ def test_full_size_conversion_matches_keras_cv_generate_image(sd_folder: Path) -
     image_psnr = psnr(theirs, ours.image, peak=255.0)
     print(f"\nparity fp32: final latent relative error {rel:.2e}, image PSNR {image_psnr:.1f} dB")
     record_result(CACHE / "results.json", "keras-cv-generate-image", latent_rel_error=rel,
-            image_psnr_db=image_psnr, layout=manifest.extra.get("layout", 1),
-            steps=STEPS, guidance=GUIDANCE, sampler="ddim",
-            passed=bool(rel <= 1e-3 and image_psnr >= 40.0),
-            ran=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+                  image_psnr_db=image_psnr, layout=manifest.extra.get("layout", 1),
+                  steps=STEPS, guidance=GUIDANCE, sampler="ddim",
+                  passed=bool(rel <= 1e-3 and image_psnr >= 40.0),
+                  ran=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     assert rel <= 1e-3
     assert image_psnr >= 40.0
     assert 0 < float(np.std(theirs))  # not a degenerate all-black image
@@ -226,13 +226,11 @@ def test_image_encoder_matches_keras_cv_image_encoder(precision: str, limit: flo
           f"(peak {result.peak_rss_bytes / 2**30:.2f} GiB); one 512x512 encode "
           f"{ran['seconds']:.2f} s, peak {ran['peak_gib']:.2f} GiB")
     record_result(ENCODER_CACHE / "results.json", f"image-encoder-{precision}",
-            relative_error=rel, psnr_db=db,
-            tensorflow_fp32_relative_error=tf_rel,
-            size_mib=result.size / 2**20, convert_seconds=result.seconds,
-            convert_peak_gib=result.peak_rss_bytes / 2**30, encode_seconds=ran["seconds"],
-            encode_peak_gib=ran["peak_gib"])
+                  relative_error=rel, psnr_db=db, tensorflow_fp32_relative_error=tf_rel,
+                  size_mib=result.size / 2**20, convert_seconds=result.seconds,
+                  convert_peak_gib=result.peak_rss_bytes / 2**30,
+                  encode_seconds=ran["seconds"], encode_peak_gib=ran["peak_gib"])
     assert float(np.std(theirs)) > 0
     assert ran["peak_gib"] <= ENCODER_RUN_GIB
     if limit is not None:
         assert rel <= limit
-
